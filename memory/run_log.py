@@ -1,0 +1,22 @@
+"""Append-only event log of a run (run_dir/events.jsonl): what was launched, reused and finished."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+
+def log_event(run_dir: str, event: str, **fields) -> None:
+    if not run_dir:
+        return
+    path = Path(run_dir) / "events.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as f:
+        f.write(json.dumps({"t": round(time.time(), 3), "event": event, **fields}) + "\n")
+
+
+def read_events(run_dir: str | Path) -> list[dict]:
+    path = Path(run_dir) / "events.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

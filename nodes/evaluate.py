@@ -1,0 +1,53 @@
+"""Executor step 3: score each trained trial on the validation split; set the node's score, reward
+and diagnosis. A failed trial scores the metric's worst value."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from langgraph.runtime import Runtime
+
+from graph.context import Context
+from graph.spec import TaskSpec
+from graph.state import Node, State
+from graph.tree import ROOT, normalised_reward
+from memory.run_log import log_event
+from tools.diagnosis import diagnose
+from tools.metrics import get_metric
+from tools.trial_jobs import run_scoring
+
+
+def evaluate(state: State, runtime: Runtime[Context]) -> dict:
+    spec = TaskSpec.model_validate(state.task)
+    metric = get_metric(spec.metric)
+    node: Node = state.tree[state.current]
+    results = {k: dict(v) for k, v in node["results"].items()}
+    for cfg in node["trials"]:
+        res = results[cfg["id"]]
+        if "score" in res:
+            continue
+        if res["status"] == "ok":
+            job_dir = Path(state.run_dir) / "trials" / node["id"] / cfg["id"] / "eval_val"
+            out = run_scoring(spec, state.data, cfg, res.get("adapter"), res["key"], "val", runtime.context,
+                              job_dir, runtime.context.max_eval_examples)
+            if out["status"] == "ok":
+                res["eval"] = {k: out.get(k) for k in ("n", "n_wrong", "bad_cases", "wall_s", "cached")}
+                res["score"] = float(out["score"])
+            else:
+                res.update(status="failed", error=f"evaluation: {out.get('error')}")
+        if res["status"] != "ok":
+            res["score"] = metric.worst
+        log_event(state.run_dir, "evaluated", node=node["id"], trial=cfg["id"], score=res["score"],
+                  status=res["status"])
+    ok = [r for r in results.values() if r["status"] == "ok"]
+    best = None
+    for r in ok:
+        if best is None or metric.better(r["score"], best["score"]):
+            best = r
+    score = best["score"] if best else metric.worst
+    base = score if node["id"] == ROOT else state.tree[ROOT].get("score", metric.worst)
+    reward = normalised_reward(metric.gain(score, base), base, spec.reference_score, metric.higher_is_better)
+    kind, text = diagnose(list(results.values()), best, reward)
+    updated = {**node, "results": results, "status": "evaluated", "score": score, "failed": best is None,
+               "best_trial": best["trial_id"] if best else None, "reward": reward,
+               "diagnosis_kind": kind, "diagnosis": text}
+    return {"tree": {node["id"]: updated}}

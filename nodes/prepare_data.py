@@ -1,0 +1,21 @@
+"""Executor step 1: load, de-duplicate and split the task's data once per run (test split stays hidden)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from langgraph.runtime import Runtime
+
+from graph.context import Context
+from graph.spec import TaskSpec
+from graph.state import State
+from memory.run_log import log_event
+from tools.datasets import prepare_splits
+
+
+def prepare_data(state: State, runtime: Runtime[Context]) -> dict:
+    if state.data.get("paths") and all(Path(p).is_file() for p in state.data["paths"].values()):
+        return {}
+    spec = TaskSpec.model_validate(state.task)
+    data = prepare_splits(spec, Path(state.run_dir) / "data")
+    log_event(state.run_dir, "data_prepared", sizes=data["sizes"], labels=data["labels"])
+    return {"data": data}

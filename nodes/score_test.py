@@ -1,0 +1,46 @@
+"""After the search: score the best node (chosen on validation) and the base model once on the hidden test split."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from langgraph.runtime import Runtime
+
+from graph.context import Context
+from graph.spec import TaskSpec
+from graph.state import State
+from graph.tree import ROOT, best_node
+from memory.run_log import log_event
+from tools.metrics import get_metric
+from tools.trial_jobs import run_scoring
+
+
+def _score(spec, state, ctx, node, label) -> float | None:
+    cfg = next(t for t in node["trials"] if t["id"] == node["best_trial"])
+    res = node["results"][cfg["id"]]
+    out = run_scoring(spec, state.data, cfg, res.get("adapter"), res["key"], "test", ctx,
+                      Path(state.run_dir) / "trials" / node["id"] / cfg["id"] / f"eval_test_{label}", None)
+    return float(out["score"]) if out["status"] == "ok" else None
+
+
+def score_test(state: State, runtime: Runtime[Context]) -> dict:
+    spec = TaskSpec.model_validate(state.task)
+    metric = get_metric(spec.metric)
+    root = state.tree[ROOT]
+    best = best_node(state.tree, metric.higher_is_better)
+    if best is None or best.get("failed"):
+        return {"final": {"error": "no trial succeeded"}}
+    base_test = _score(spec, state, runtime.context, root, "base") if not root.get("failed") else None
+    test = base_test if best["id"] == ROOT else _score(spec, state, runtime.context, best, "best")
+    cfg = next(t for t in best["trials"] if t["id"] == best["best_trial"])
+    adapter = best["results"][cfg["id"]].get("adapter")
+    kept = ""
+    if adapter and Path(adapter).is_dir():
+        kept = str(Path(state.run_dir) / "best_adapter")
+        shutil.rmtree(kept, ignore_errors=True)
+        shutil.copytree(adapter, kept)
+    final = {"best_node": best["id"], "best_trial": cfg["id"], "config": cfg, "val_score": best["score"],
+             "base_val": root.get("score"), "test_score": test, "base_test": base_test, "metric": spec.metric,
+             "adapter": kept}
+    log_event(state.run_dir, "test_scored", **{k: final[k] for k in ("best_node", "test_score", "base_test")})
+    return {"final": final}

@@ -1,0 +1,63 @@
+"""Shared fixtures: a tiny real model (built once per session) and a tiny real task."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from graph.context import Context
+from graph.spec import parse_spec
+
+REPO = Path(__file__).resolve().parent.parent
+LABELS = ["balance", "card_lost", "loan"]
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory) -> Path:
+    """A cache dir holding the tiny random model, built once in a subprocess (as trials build it)."""
+    from tools.trial_runner import run_job  # noqa: F401  (same environment as trials)
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("model-cache")
+    code = ("from tools.base_models import resolve_model_dir, TINY; import sys; "
+            f"print(resolve_model_dir(TINY, {str(root)!r}))")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, capture_output=True)
+    return root
+
+
+@pytest.fixture
+def cache_dir(tmp_path, model_cache) -> Path:
+    """A fresh trial cache per test that shares the session's built models."""
+    d = tmp_path / "cache"
+    d.mkdir()
+    os.symlink(model_cache / "models", d / "models")
+    return d
+
+
+@pytest.fixture
+def tiny_task(tmp_path) -> dict:
+    rows = [json.loads(line) for line in (REPO / "ftbench/data/bank_intents.jsonl").read_text().splitlines()]
+    rows = [r for r in rows if r["intent"] in LABELS][:60]
+    data = tmp_path / "tiny.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return {
+        "name": "tiny_intents", "goal": "route banking messages", "task_type": "classification",
+        "base_model": "trex/tiny-random", "instruction": "Which request is this?",
+        "data": [{"path": str(data), "input_field": "text", "output_field": "intent"}],
+        "labels": LABELS, "metric": "accuracy",
+        "splits": {"val_fraction": 0.2, "test_fraction": 0.2, "seed": 0},
+        "budget": {"rounds": 2, "configs_per_round": 2, "max_train_samples": 16},
+    }
+
+
+@pytest.fixture
+def context(tmp_path, cache_dir) -> Context:
+    return Context(runs_dir=str(tmp_path / "runs"), cache_dir=str(cache_dir), trial_timeout_s=300,
+                   max_eval_examples=12, device="cpu")
+
+
+def spec_of(task: dict):
+    return parse_spec(task)

@@ -1,0 +1,50 @@
+from graph.tree import ROOT
+from tools.planner import hyper_key, propose
+
+
+def root_only():
+    return {ROOT: {"id": ROOT, "parent": None, "round": 0, "status": "evaluated", "score": 0.2, "visits": 1,
+                   "value": 0.0, "best_trial": "base", "trials": [{"id": "base", "epochs": 0}], "results": {},
+                   "diagnosis_kind": "baseline"}}
+
+
+def test_first_round_starts_from_the_default_and_is_reproducible():
+    r1, a = propose(root_only(), ROOT, 3, max_train=100, seed=1)
+    r2, b = propose(root_only(), ROOT, 3, max_train=100, seed=1)
+    assert a == b and r1 == r2
+    assert len({hyper_key(c) for c in a}) == 3
+    assert a[0]["lr"] == 1e-3 and a[0]["max_samples"] == 100 and "default" in r1
+
+
+def with_child(diagnosis: str):
+    tree = root_only()
+    _, cfgs = propose(tree, ROOT, 1, max_train=100, seed=0)
+    tree["n1"] = {"id": "n1", "parent": ROOT, "round": 1, "status": "evaluated", "score": 0.6, "visits": 1,
+                  "value": 0.4, "best_trial": "t0", "trials": cfgs, "results": {"t0": {"score": 0.6}},
+                  "diagnosis_kind": diagnosis}
+    return tree, cfgs[0]
+
+
+def test_overfitting_diagnosis_moves_epochs_or_lr_down():
+    tree, parent_cfg = with_child("overfitting")
+    rationale, cfgs = propose(tree, "n1", 2, max_train=100, seed=0)
+    assert "overfitting" in rationale
+    assert any(c["epochs"] < parent_cfg["epochs"] or c["lr"] < parent_cfg["lr"] for c in cfgs)
+
+
+def test_diverged_diagnosis_lowers_the_learning_rate_first():
+    tree, parent_cfg = with_child("diverged")
+    _, cfgs = propose(tree, "n1", 1, max_train=100, seed=0)
+    assert cfgs[0]["lr"] < parent_cfg["lr"]
+
+
+def test_never_repeats_a_config_already_in_the_tree():
+    tree, _ = with_child("no_gain")
+    seen = {hyper_key(c) for c in tree["n1"]["trials"]}
+    for i in range(2, 12):  # keep expanding the same node: the neighbourhood runs out, restarts kick in
+        _, cfgs = propose(tree, "n1", 3, max_train=100, seed=0)
+        keys = {hyper_key(c) for c in cfgs}
+        assert len(keys) == 3 and not keys & seen
+        seen |= keys
+        tree[f"n{i}"] = {"id": f"n{i}", "parent": "n1", "round": i, "status": "evaluated", "score": 0.5,
+                         "visits": 1, "value": 0.0, "best_trial": "t0", "trials": cfgs, "results": {}}

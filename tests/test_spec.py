@@ -1,0 +1,57 @@
+import pytest
+
+from graph.spec import SpecError, load_spec, parse_spec
+from tools.datasets import DataError, prepare_splits
+
+
+def test_shipped_default_task_is_valid():
+    spec = load_spec("ftbench/tasks/bank_intents.yaml")
+    assert spec.metric == "accuracy" and len(spec.labels) == 8
+    assert spec.data_path(spec.data[0]).is_file()
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"budget": {"rounds": 0}}, "budget.rounds"),
+    ({"metric": "bleurt"}, "metric"),
+    ({"task_type": "regression"}, "task_type"),
+    ({"colour": "red"}, "colour"),
+    ({"data": []}, "data"),
+    ({"name": "has spaces!"}, "name"),
+    ({"splits": {"val_fraction": "lots"}}, "splits.val_fraction"),
+])
+def test_malformed_spec_names_the_field(tiny_task, change, field):
+    with pytest.raises(SpecError) as err:
+        parse_spec({**tiny_task, **change})
+    assert f"field '{field}'" in str(err.value)
+
+
+def test_missing_required_field(tiny_task):
+    task = dict(tiny_task)
+    del task["goal"]
+    with pytest.raises(SpecError, match="field 'goal'"):
+        parse_spec(task)
+
+
+def test_metric_task_type_mismatch(tiny_task):
+    with pytest.raises(SpecError, match="does not fit task_type"):
+        parse_spec({**tiny_task, "task_type": "generation", "metric": "macro_f1"})
+
+
+def test_malformed_yaml_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(SpecError, match="not valid YAML"):
+        load_spec(bad)
+
+
+def test_missing_column_is_a_clear_data_error(tiny_task, tmp_path):
+    task = {**tiny_task, "data": [{**tiny_task["data"][0], "input_field": "question"}]}
+    with pytest.raises(DataError, match="missing column 'question'"):
+        prepare_splits(parse_spec(task), tmp_path / "data")
+
+
+def test_splits_are_disjoint_and_hide_test(tiny_task, tmp_path):
+    data = prepare_splits(parse_spec(tiny_task), tmp_path / "data")
+    parts = {k: set(open(v).read().splitlines()) for k, v in data["paths"].items()}
+    assert not (parts["train"] & parts["test"]) and not (parts["val"] & parts["test"])
+    assert data["sizes"]["test"] > 0 and data["labels"] == ["balance", "card_lost", "loan"]

@@ -1,0 +1,154 @@
+"""The planner that needs no LLM (DESIGN §4): K child configs by local search over the space,
+guided by the parent's result and diagnosis, what its siblings tried, and the effects seen in the tree.
+Seeded and reproducible."""
+from __future__ import annotations
+
+import random
+
+from graph.state import Node, TrialConfig
+from graph.tree import ROOT, trial_configs
+
+# Ordered value grids: a move is one step along one dimension.
+GRID: dict[str, list] = {
+    "lr": [5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3],
+    "epochs": [1, 2, 3, 4, 6, 8],
+    "lora_r": [4, 8, 16, 32, 64],
+    "batch_size": [4, 8, 16, 32],
+    "layer_fraction": [0.25, 0.5, 1.0],  # top share of layers adapted; lower = cheaper steps on a CPU
+    "template": ["chat", "plain"],
+}
+DEFAULTS = {"lr": 1e-3, "epochs": 2, "lora_r": 8, "batch_size": 8, "layer_fraction": 0.5, "template": "chat"}
+HYPER = ("lr", "epochs", "lora_r", "batch_size", "max_samples", "layer_fraction", "template")
+
+# Which moves a diagnosis argues for: (dimension, direction) -> prior weight.
+DIAGNOSIS_PRIORS = {
+    "underfitting": {("lr", 1): 1.0, ("epochs", 1): 1.0, ("layer_fraction", 1): 0.6, ("max_samples", 1): 0.5},
+    "no_gain": {("lr", 1): 1.0, ("epochs", 1): 0.8, ("layer_fraction", 1): 0.5, ("template", 1): 0.4,
+                ("max_samples", 1): 0.5},
+    "overfitting": {("epochs", -1): 1.0, ("lr", -1): 0.7, ("lora_r", -1): 0.4, ("max_samples", 1): 0.6},
+    "diverged": {("lr", -1): 1.5, ("batch_size", 1): 0.5},
+    "improving": {("epochs", 1): 0.5, ("lr", 1): 0.3, ("max_samples", 1): 0.3},
+}
+
+
+def sample_grid(max_train: int) -> list[int]:
+    grid = sorted({max(8, max_train // 4), max(8, max_train // 2), max_train})
+    return grid
+
+
+def default_config(max_train: int, seed: int) -> TrialConfig:
+    cfg = {**DEFAULTS, "lora_alpha": 2 * DEFAULTS["lora_r"], "max_samples": max_train, "seed": seed}
+    return TrialConfig(**cfg)
+
+
+def hyper_key(cfg: dict) -> tuple:
+    return tuple(cfg.get(k) for k in HYPER)
+
+
+def _grid_for(dim: str, max_train: int) -> list:
+    return sample_grid(max_train) if dim == "max_samples" else GRID[dim]
+
+
+def move(cfg: TrialConfig, dim: str, direction: int, max_train: int) -> TrialConfig | None:
+    grid = _grid_for(dim, max_train)
+    value = cfg.get(dim)
+    idx = grid.index(value) if value in grid else min(range(len(grid)), key=lambda i: abs(grid[i] - value)) \
+        if not isinstance(value, str) else 0
+    new = idx + direction
+    if dim == "template":
+        new = (idx + 1) % len(grid)
+    if not 0 <= new < len(grid) or new == idx:
+        return None
+    out = TrialConfig(**{**cfg, dim: grid[new]})
+    if dim == "lora_r":
+        out["lora_alpha"] = 2 * out["lora_r"]
+    return out
+
+
+def best_trial_config(node: Node) -> TrialConfig | None:
+    if node.get("failed") or not node.get("best_trial"):
+        return None
+    return next((t for t in node.get("trials", []) if t["id"] == node["best_trial"]), None)
+
+
+def observed_effects(tree: dict[str, Node], max_train: int) -> dict[tuple[str, int], float]:
+    """Reward change seen for each (dimension, direction) move between a parent's best config and its
+    children's trials: evidence about which way this task responds."""
+    effects: dict[tuple[str, int], float] = {}
+    for node in tree.values():
+        parent = tree.get(node.get("parent") or "")
+        if not parent or node.get("status") != "evaluated" or parent["id"] == ROOT:
+            continue
+        base_cfg = best_trial_config(parent)
+        if base_cfg is None:
+            continue
+        for trial in node.get("trials", []):
+            res = node.get("results", {}).get(trial["id"], {})
+            if "score" not in res or parent.get("score") is None:
+                continue
+            delta = res["score"] - parent["score"]
+            for dim in HYPER:
+                if trial.get(dim) != base_cfg.get(dim):
+                    direction = 1 if dim == "template" or (trial[dim] > base_cfg[dim]) else -1
+                    effects[(dim, direction)] = effects.get((dim, direction), 0.0) + delta
+    return effects
+
+
+def propose(tree: dict[str, Node], parent_id: str, k: int, max_train: int, seed: int,
+            higher_is_better: bool = True) -> tuple[str, list[TrialConfig]]:
+    """Return (rationale, k configs) for a new child of parent_id; never repeats a config in the tree."""
+    rng = random.Random(f"{seed}:{parent_id}:{len(tree)}")
+    parent = tree[parent_id]
+    anchor = best_trial_config(parent)
+    tried = {hyper_key(c) for c in trial_configs(tree.values())}
+    picks: list[TrialConfig] = []
+    notes = []
+    if anchor is None or anchor.get("epochs", 0) == 0:
+        anchor = default_config(max_train, seed)
+        notes.append("anchor: the default LoRA recipe (no trained parent yet)")
+        if hyper_key(anchor) not in tried:
+            picks.append(anchor)
+            tried.add(hyper_key(anchor))
+    else:
+        notes.append(f"anchor: best trial {parent['best_trial']} of {parent_id} (val {parent['score']:.4f})")
+    diagnosis = parent.get("diagnosis_kind") or "no_gain"
+    priors = DIAGNOSIS_PRIORS.get(diagnosis, {})
+    effects = observed_effects(tree, max_train)
+    sign = 1 if higher_is_better else -1
+    candidates = []
+    for dim in HYPER:
+        for direction in (1, -1) if dim != "template" else (1,):
+            cfg = move(anchor, dim, direction, max_train)
+            if cfg is None or hyper_key(cfg) in tried:
+                continue
+            score = priors.get((dim, direction), 0.0) + 5.0 * sign * effects.get((dim, direction), 0.0)
+            candidates.append((score + rng.random() * 0.1, dim, direction, cfg))
+    candidates.sort(key=lambda c: -c[0])
+    # Two-step moves (the two best single moves combined) widen the search once singles run out.
+    for a, b in zip(candidates, candidates[1:]):
+        if a[1] != b[1]:
+            combo = move(a[3], b[1], b[2], max_train)
+            if combo is not None:
+                candidates.append((a[0] + b[0] - 1.0, f"{a[1]}+{b[1]}", 0, combo))
+    for score, dim, direction, cfg in candidates:
+        if len(picks) >= k:
+            break
+        if hyper_key(cfg) not in tried:
+            picks.append(cfg)
+            tried.add(hyper_key(cfg))
+            notes.append(f"{dim} {'up' if direction > 0 else 'down' if direction < 0 else 'combined'} (prior {score:.2f})")
+    for _ in range(200 * k):  # the neighbourhood is exhausted: random restarts over the grid
+        if len(picks) >= k:
+            break
+        cfg = TrialConfig(**{d: rng.choice(g) for d, g in GRID.items()}, max_samples=rng.choice(sample_grid(max_train)),
+                          seed=seed)
+        cfg["lora_alpha"] = 2 * cfg["lora_r"]
+        if hyper_key(cfg) not in tried:
+            picks.append(cfg)
+            tried.add(hyper_key(cfg))
+            notes.append("random restart (neighbourhood exhausted)")
+    rationale = f"diagnosis of {parent_id}: {diagnosis}. " + "; ".join(notes)
+    for i, cfg in enumerate(picks):
+        cfg["id"] = f"t{i}"
+        cfg["seed"] = seed
+    return rationale, picks
