@@ -25,7 +25,7 @@ def train(state: State, runtime: Runtime[Context]) -> dict:
         log_event(state.run_dir, "train_end", node=node["id"], trial=cfg["id"], status=out["status"],
                   cached=out["cached"], error=out.get("error"))
         train_info = {k: out.get(k) for k in ("loss_curve", "val_loss", "steps", "tokens", "train_examples",
-                                              "wall_s", "peak_memory_mb") if k in out}
+                                              "train_s", "wall_s", "peak_memory_mb") if k in out}
         results[cfg["id"]] = {"trial_id": cfg["id"], "status": out["status"], "adapter": out.get("adapter"),
                               "train": train_info, "cached": out["cached"], "key": out["key"]}
         if out["status"] != "ok":

@@ -150,5 +150,12 @@ def train(job: dict, out_dir: Path) -> dict:
             raise DivergedError(f"validation loss became {val_curve[-1]} after epoch {epoch + 1}")
     adapter = out_dir / "adapter"
     model.save_pretrained(adapter)
-    return {"status": "ok", "adapter": str(adapter), "loss_curve": curve, "val_loss": [round(v, 5) for v in val_curve],
-            "steps": step, "tokens": tokens, "train_examples": len(train_set), "train_s": round(time.time() - started, 2)}
+    result = {"status": "ok", "adapter": str(adapter), "loss_curve": curve, "val_loss": [round(v, 5) for v in val_curve],
+              "steps": step, "tokens": tokens, "train_examples": len(train_set), "train_s": round(time.time() - started, 2)}
+    if job.get("score"):
+        # Score the validation split while the model is in memory: saves a process start and a model load.
+        from tools.scoring import score_model
+
+        result["val_eval"] = score_model(model.merge_and_unload(), tokenizer,
+                                         {**job["score"], "task": task, "config": cfg})
+    return result

@@ -1,6 +1,8 @@
 """Render the run report (Markdown) from the final state: task, rounds, best config, scores, the tree."""
 from __future__ import annotations
 
+import time
+
 from graph.tree import ROOT, children
 
 
@@ -28,13 +30,20 @@ def outline(tree: dict, node_id: str = ROOT, indent: int = 0, best: str = "") ->
     return lines
 
 
+def _elapsed(state) -> str:
+    return f"{time.time() - state.started_at:.0f} s" if state.started_at else "n/a"
+
+
 def render_markdown(state) -> str:
     task, final, tree = state.task, state.final, state.tree
+    results = [r for n in tree.values() for r in n.get("results", {}).values() if r.get("train")]
+    trained, reused = len(results), sum(1 for r in results if r.get("cached"))
     lines = [f"# TREX run report: {task['name']}", "", f"**Goal.** {task['goal']}", "",
              f"- base model: `{task['base_model']}`", f"- metric: {task['metric']} "
              f"({state.requirement.get('direction', 'higher')} is better)",
              f"- rounds run: {state.round} (+ baseline); stopped because: {state.stop_reason or 'n/a'}",
-             f"- data: {state.data.get('sizes', {})}", ""]
+             f"- data: {state.data.get('sizes', {})}",
+             f"- trials trained: {trained} ({reused} reused from the cache); wall time so far: {_elapsed(state)}", ""]
     if final.get("error"):
         lines += [f"**No result:** {final['error']}", ""]
     else:
@@ -45,13 +54,14 @@ def render_markdown(state) -> str:
         if final.get("adapter"):
             lines += [f"Best adapter: `{final['adapter']}`", ""]
     lines += ["## Search tree", ""] + outline(tree, best=final.get("best_node", "")) + ["", "## Trials", "",
-              "| node | trial | config | status | val | train s | cached |", "|---|---|---|---|---|---|---|"]
+              "| node | trial | config | status | val | train s | tokens | cached |", "|---|---|---|---|---|---|---|---|"]
     for node in sorted(tree.values(), key=lambda n: n["round"]):
         for cfg in node.get("trials", []):
             res = node.get("results", {}).get(cfg["id"], {})
             status = res.get("status", "-") + (f": {res['error'][:60]}" if res.get("error") else "")
             lines.append(f"| {node['id']} | {cfg['id']} | {_config(cfg)} | {status} | {_fmt(res.get('score'))} | "
-                         f"{_fmt(res.get('train', {}).get('wall_s'))} | {'yes' if res.get('cached') else 'no'} |")
+                         f"{_fmt(res.get('train', {}).get('train_s'))} | {_fmt(res.get('train', {}).get('tokens'))} | "
+                         f"{'yes' if res.get('cached') else 'no'} |")
     lines += ["", "## Plans", ""] + [f"- **{n['id']}**: {n.get('rationale', '')}" for n in
                                      sorted(tree.values(), key=lambda n: n["round"])]
     return "\n".join(lines) + "\n"

@@ -6,43 +6,55 @@ from tools.metrics import get_metric
 from tools.prompting import render_prompt
 
 
-def label_log_likelihoods(model, tokenizer, prompt: str, labels: list[str]) -> list[float]:
-    """log P(label + end-of-sequence | prompt) for every label, running the shared prompt only once:
-    its KV cache is repeated for the candidates, so cost is one prompt plus a few label tokens each."""
+def label_log_likelihoods(model, tokenizer, prompts: list[str], labels: list[str]):
+    """log P(label + end-of-sequence | prompt) for every prompt and label, as a (prompts x labels) tensor.
+
+    The prompts run once, left-padded in one batch; their KV cache is repeated for the candidates, so the
+    cost is one batched prompt pass plus a few label tokens each. Explicit position ids make a padded
+    prompt score exactly as it would alone."""
     import torch
 
-    eos = tokenizer.eos_token_id
+    dev = model.device
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
     cands = [tokenizer(lab, add_special_tokens=False)["input_ids"] + [eos] for lab in labels]
-    width = max(len(c) for c in cands)
-    ids = torch.full((len(cands), width), tokenizer.pad_token_id, device=model.device)
+    n_lab, width = len(cands), max(len(c) for c in cands)
+    cand_ids = torch.full((n_lab, width), pad, dtype=torch.long)
     for j, c in enumerate(cands):
-        ids[j, :len(c)] = torch.tensor(c)
-    prompt_ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"].to(model.device)
-    out = model(input_ids=prompt_ids, use_cache=True)
-    first = torch.log_softmax(out.logits[0, -1].float(), -1)
+        cand_ids[j, :len(c)] = torch.tensor(c)
+    tokenizer.padding_side = "left"
+    enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(dev)
+    mask = enc["attention_mask"]
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+    # logits_to_keep=1: the output head (49k words) only at the last prompt position, not at every token.
+    out = model(input_ids=enc["input_ids"], attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1)
+    first = torch.log_softmax(out.logits[:, -1].float(), -1)  # (B, V): left padding puts the last token last
     cache = out.past_key_values
-    cache.batch_repeat_interleave(len(cands))
-    mask = torch.ones((len(cands), prompt_ids.shape[1] + width), dtype=torch.long, device=model.device)
-    rest = torch.log_softmax(model(input_ids=ids, attention_mask=mask, past_key_values=cache).logits.float(), -1)
-    scores = []
+    cache.batch_repeat_interleave(n_lab)  # row b * n_lab + j: prompt b, candidate j
+    n = len(prompts)
+    ids = cand_ids[:, :width - 1].repeat(n, 1).to(dev)  # a candidate's last token is predicted, never read
+    full_mask = torch.cat([mask.repeat_interleave(n_lab, 0), torch.ones_like(ids)], dim=1)
+    cand_pos = pos[:, -1:].repeat_interleave(n_lab, 0) + 1 + torch.arange(width - 1, device=dev)
+    rest = torch.log_softmax(model(input_ids=ids, attention_mask=full_mask, position_ids=cand_pos,
+                                   past_key_values=cache).logits.float(), -1)
+    scores = torch.zeros((n, n_lab))
     for j, c in enumerate(cands):
-        total = float(first[c[0]])
+        picked = first[:, c[0]].cpu()
         for t in range(1, len(c)):
-            total += float(rest[j, t - 1, c[t]])
-        scores.append(total)
+            picked = picked + rest[j::n_lab, t - 1, c[t]].cpu()
+        scores[:, j] = picked
     return scores
 
 
-def choose_labels(model, tokenizer, prompts: list[str], labels: list[str]) -> list[str]:
+def choose_labels(model, tokenizer, prompts: list[str], labels: list[str], batch_size: int = 8) -> list[str]:
     """For each prompt, the label whose tokens (then end-of-sequence) the model finds most likely."""
     import torch
 
     model.eval()
     preds = []
     with torch.no_grad():
-        for prompt in prompts:
-            scores = label_log_likelihoods(model, tokenizer, prompt, labels)
-            preds.append(labels[max(range(len(labels)), key=scores.__getitem__)])
+        for i in range(0, len(prompts), batch_size):
+            scores = label_log_likelihoods(model, tokenizer, prompts[i:i + batch_size], labels)
+            preds += [labels[int(k)] for k in scores.argmax(-1)]
     return preds
 
 
@@ -63,16 +75,17 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_si
     return outs
 
 
-def evaluate(job: dict) -> dict:
-    from tools.train_worker import _read_jsonl, load_model
+def score_model(model, tokenizer, job: dict) -> dict:
+    """Score an already loaded model on job["eval_path"] (at most job["max_examples"] records)."""
+    import time
 
+    from tools.train_worker import _read_jsonl
+
+    started = time.time()
     task, cfg = job["task"], job["config"]
     records = _read_jsonl(job["eval_path"])
     if job.get("max_examples"):
         records = records[: int(job["max_examples"])]
-    model, tokenizer = load_model(job, adapter=job.get("adapter"))
-    if job.get("adapter"):
-        model = model.merge_and_unload()  # plain weights: inference without the adapter's extra matmuls
     labels = task.get("labels") or []
     prompts = [render_prompt(tokenizer, cfg.get("template", "chat"), task["instruction"], r["input"], labels)
                for r in records]
@@ -85,4 +98,14 @@ def evaluate(job: dict) -> dict:
     wrong = [{"input": r["input"], "prediction": p, "reference": r["output"]}
              for r, p in zip(records, preds) if metric.compute([p], [r["output"]]) < 1.0]
     return {"status": "ok", "score": metric.compute(preds, refs), "n": len(records), "bad_cases": wrong[:5],
-            "n_wrong": len(wrong)}
+            "n_wrong": len(wrong), "wall_s": round(time.time() - started, 2)}
+
+
+def evaluate(job: dict) -> dict:
+    """An evaluation job: load the base model (plus adapter) and score it."""
+    from tools.train_worker import load_model
+
+    model, tokenizer = load_model(job, adapter=job.get("adapter"))
+    if job.get("adapter"):
+        model = model.merge_and_unload()  # plain weights: inference without the adapter's extra matmuls
+    return score_model(model, tokenizer, job)

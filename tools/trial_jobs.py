@@ -25,8 +25,17 @@ def train_key(spec: TaskSpec, data: dict, cfg: dict) -> str:
                                "config": _hyper(cfg)})
 
 
+def eval_key(spec: TaskSpec, data: dict, cfg: dict, train_id: str, split: str, max_examples: int | None) -> str:
+    return cache_key("eval", {"base_model": spec.base_model, "train": train_id, "split": file_digest(data["paths"][split]),
+                              "task": task_payload(spec, data["labels"]), "template": cfg.get("template", "chat"),
+                              "max_examples": max_examples})
+
+
 def run_training(spec: TaskSpec, data: dict, cfg: dict, ctx: Context) -> dict:
-    """Train one config, or take its result from the cache. Adapters live in the shared cache."""
+    """Train one config, or take its result from the cache. Adapters live in the shared cache.
+
+    The training job also scores the validation split while its model is loaded; that score goes into
+    the cache under the evaluation's key, so the evaluate step finds it there."""
     cache = TrialCache(ctx.cache_dir)
     key = train_key(spec, data, cfg)
     hit = cache.get(key)
@@ -34,8 +43,12 @@ def run_training(spec: TaskSpec, data: dict, cfg: dict, ctx: Context) -> dict:
         return {**hit, "cached": True, "key": key}
     job = {"mode": "train", "base_model": spec.base_model, "cache_dir": ctx.cache_dir, "device": ctx.device,
            "task": task_payload(spec, data["labels"]), "config": _hyper(cfg),
-           "train_path": data["paths"]["train"], "val_path": data["paths"]["val"]}
+           "train_path": data["paths"]["train"], "val_path": data["paths"]["val"],
+           "score": {"eval_path": data["paths"]["val"], "max_examples": ctx.max_eval_examples}}
     result = run_job(job, Path(ctx.cache_dir) / "adapters" / key, ctx.trial_timeout_s)
+    val_eval = result.pop("val_eval", None)
+    if val_eval:
+        cache.put(eval_key(spec, data, cfg, key, "val", ctx.max_eval_examples), val_eval)
     cache.put(key, result)
     return {**result, "cached": False, "key": key}
 
@@ -44,9 +57,7 @@ def run_scoring(spec: TaskSpec, data: dict, cfg: dict, adapter: str | None, trai
                 ctx: Context, job_dir: Path, max_examples: int | None) -> dict:
     """Score base (adapter None) or base + adapter on a split, or take the score from the cache."""
     cache = TrialCache(ctx.cache_dir)
-    key = cache_key("eval", {"base_model": spec.base_model, "train": train_id, "split": file_digest(data["paths"][split]),
-                             "task": task_payload(spec, data["labels"]), "template": cfg.get("template", "chat"),
-                             "max_examples": max_examples})
+    key = eval_key(spec, data, cfg, train_id, split, max_examples)
     hit = cache.get(key)
     if hit:
         return {**hit, "cached": True}
