@@ -9,21 +9,7 @@ import uuid
 from dataclasses import asdict
 from pathlib import Path
 
-TASKS_DIR = Path(__file__).resolve().parent.parent / "ftbench" / "tasks"
-DEFAULT_TASK = "bank_intents"
-
-
-def resolve_task(task: str) -> Path:
-    """A shipped task name or a path to a spec file."""
-    path = Path(task)
-    if path.is_file():
-        return path
-    shipped = TASKS_DIR / f"{task}.yaml"
-    if shipped.is_file():
-        return shipped
-    names = ", ".join(sorted(p.stem for p in TASKS_DIR.glob("*.yaml")))
-    raise FileNotFoundError(f"no task spec file {task!r} and no shipped task of that name (shipped: {names})")
-
+from ftbench.catalog import DEFAULT_TASK, TASKS_DIR, resolve_task
 
 def open_graph(run_dir: Path):
     from langgraph.checkpoint.sqlite import SqliteSaver
@@ -78,11 +64,15 @@ def cmd_run(args) -> int:
     from graph.spec import load_spec
     from nodes.analyze_requirements import new_run_dir
 
+    if args.resume:
+        return cmd_resume(argparse.Namespace(run_dir=args.resume))
     spec = load_spec(resolve_task(args.task))
     overrides = {k: v for k, v in (("selection_policy", args.policy), ("seed", args.seed),
                                    ("runs_dir", args.runs_dir)) if v is not None}
     ctx = Context(**overrides)
     run_dir = Path(args.run_dir or new_run_dir(ctx.runs_dir, spec.name))
+    if (run_dir / "run.json").exists():
+        raise FileExistsError(f"{run_dir} already holds a run: continue it with `trex resume {run_dir}`")
     run_dir.mkdir(parents=True, exist_ok=True)
     meta = {"thread_id": str(uuid.uuid4()), "context": asdict(ctx), "task": spec.name}
     (run_dir / "run.json").write_text(json.dumps(meta, indent=2))
@@ -115,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--runs-dir", help="parent of new run directories (default $TREX_RUNS_DIR or ./runs)")
     run.add_argument("--policy", help="node selection: uct_global, uct_descend, greedy, sequential")
     run.add_argument("--seed", type=int, help="seed of the planner and trials")
+    run.add_argument("--resume", metavar="RUN_DIR", help="continue this stopped run instead (same as `trex resume`)")
     run.set_defaults(func=cmd_run)
     resume = sub.add_parser("resume", help="continue a stopped run from its last checkpoint")
     resume.add_argument("run_dir")
@@ -127,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
 
         load_dotenv()
         return args.func(args)
-    except (ValueError, FileNotFoundError) as err:  # SpecError and DataError are ValueErrors
+    except (ValueError, FileNotFoundError, FileExistsError) as err:  # SpecError and DataError are ValueErrors
         print(f"error: {err}", file=sys.stderr)
         return 2
 

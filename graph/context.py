@@ -6,8 +6,19 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 
+POLICIES = ("uct_global", "uct_descend", "greedy", "sequential")
+
+
 def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
+
+
+def _env_num(name: str, default: str, kind=float):
+    raw = _env(name, default)
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={raw!r} is not a valid {kind.__name__}") from None
 
 
 @dataclass
@@ -16,16 +27,16 @@ class Context:
         default_factory=lambda: _env("TREX_SELECTION_POLICY", "uct_global"),
         metadata={"description": "How the next node to expand is chosen: uct_global, uct_descend, greedy, sequential."})
     exploration_c: float = field(
-        default_factory=lambda: float(_env("TREX_EXPLORATION_C", "1.0")),
+        default_factory=lambda: _env_num("TREX_EXPLORATION_C", "1.0", float),
         metadata={"description": "UCT exploration constant; larger explores more."})
     max_children: int = field(
-        default_factory=lambda: int(_env("TREX_MAX_CHILDREN", "3")),
+        default_factory=lambda: _env_num("TREX_MAX_CHILDREN", "3", int),
         metadata={"description": "A node with this many children is fully expanded."})
     seed: int = field(
-        default_factory=lambda: int(_env("TREX_SEED", "0")),
+        default_factory=lambda: _env_num("TREX_SEED", "0", int),
         metadata={"description": "Seed of the planner and of every trial."})
     trial_timeout_s: float = field(
-        default_factory=lambda: float(_env("TREX_TRIAL_TIMEOUT_S", "900")),
+        default_factory=lambda: _env_num("TREX_TRIAL_TIMEOUT_S", "900", float),
         metadata={"description": "A training or evaluation subprocess running longer than this is a failed trial."})
     runs_dir: str = field(
         default_factory=lambda: _env("TREX_RUNS_DIR", "runs"),
@@ -37,8 +48,16 @@ class Context:
         default_factory=lambda: _env("TREX_DEVICE", "auto"),
         metadata={"description": "Training device: auto, cpu or cuda."})
     max_eval_examples: int = field(
-        default_factory=lambda: int(_env("TREX_MAX_EVAL_EXAMPLES", "200")),
+        default_factory=lambda: _env_num("TREX_MAX_EVAL_EXAMPLES", "200", int),
         metadata={"description": "Validation examples scored per trial (the test split is always scored whole)."})
+
+    def __post_init__(self) -> None:
+        if self.selection_policy not in POLICIES:
+            raise ValueError(f"selection_policy must be one of {', '.join(POLICIES)}, not {self.selection_policy!r}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be auto, cpu or cuda, not {self.device!r}")
+        if self.exploration_c < 0 or self.max_children < 1 or self.trial_timeout_s <= 0 or self.max_eval_examples < 1:
+            raise ValueError("exploration_c must be >= 0, max_children >= 1, trial_timeout_s > 0, max_eval_examples >= 1")
 
     @classmethod
     def from_dict(cls, data: dict) -> "Context":

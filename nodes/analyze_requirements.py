@@ -9,7 +9,8 @@ from pathlib import Path
 from langgraph.runtime import Runtime
 
 from graph.context import Context
-from graph.spec import TaskSpec, load_spec
+from ftbench.catalog import resolve_task, shipped_tasks
+from graph.spec import SpecError, TaskSpec, load_spec, parse_spec
 from graph.state import Node, State
 from graph.tree import ROOT
 from tools.metrics import get_metric
@@ -40,8 +41,21 @@ def new_run_dir(runs_dir: str, name: str) -> str:
     return str(Path(runs_dir) / f"{name}-{stamp}")
 
 
+def load_task(task) -> TaskSpec:
+    """The graph's input names its task by a spec mapping, a spec file path, or a shipped task's name."""
+    if not task:
+        raise SpecError("the graph input has no 'task': give a task spec mapping, a spec file path, or a shipped "
+                        f"task name ({', '.join(shipped_tasks())})")
+    if isinstance(task, str):
+        try:
+            return load_spec(resolve_task(task))
+        except FileNotFoundError as err:
+            raise SpecError(str(err)) from None
+    return parse_spec(task)
+
+
 def analyze_requirements(state: State, runtime: Runtime[Context]) -> dict:
-    spec = load_spec(state.task) if isinstance(state.task, str) else load_spec(dict(state.task))
+    spec = load_task(state.task)
     run_dir = state.run_dir or new_run_dir(runtime.context.runs_dir, spec.name)
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     (Path(run_dir) / "spec.json").write_text(json.dumps(spec.model_dump(), indent=2), encoding="utf-8")

@@ -33,3 +33,32 @@ def test_cli_unknown_task(capsys):
 def test_cli_lists_tasks(capsys):
     assert main(["tasks"]) == 0
     assert "bank_intents" in capsys.readouterr().out
+
+
+def test_cli_rejects_an_unknown_policy_before_starting(tmp_path, capsys):
+    assert main(["run", "bank_intents", "--policy", "random_walk", "--runs-dir", str(tmp_path / "runs")]) == 2
+    assert "selection_policy must be one of" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_bad_environment_value_is_named(monkeypatch):
+    import pytest
+
+    from graph.context import Context
+
+    monkeypatch.setenv("TREX_TRIAL_TIMEOUT_S", "ten minutes")
+    with pytest.raises(ValueError, match="TREX_TRIAL_TIMEOUT_S='ten minutes' is not a valid float"):
+        Context()
+
+
+def test_cli_will_not_overwrite_an_existing_run(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "run.json").write_text("{}")
+    assert main(["run", "bank_intents", "--run-dir", str(run_dir)]) == 2
+    assert "trex resume" in capsys.readouterr().err
+
+
+def test_cli_resume_of_a_non_run_is_a_clear_error(tmp_path, capsys):
+    assert main(["run", "--resume", str(tmp_path)]) == 2
+    assert "not a TREX run directory" in capsys.readouterr().err

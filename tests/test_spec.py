@@ -55,3 +55,24 @@ def test_splits_are_disjoint_and_hide_test(tiny_task, tmp_path):
     parts = {k: set(open(v).read().splitlines()) for k, v in data["paths"].items()}
     assert not (parts["train"] & parts["test"]) and not (parts["val"] & parts["test"])
     assert data["sizes"]["test"] > 0 and data["labels"] == ["balance", "card_lost", "loan"]
+
+
+def test_graph_input_names_a_task_three_ways(tiny_task):
+    from nodes.analyze_requirements import load_task
+
+    assert load_task("bank_intents").name == "bank_intents"  # a shipped task's name
+    assert load_task("ftbench/tasks/bank_intents.yaml").name == "bank_intents"  # a spec file
+    assert load_task(tiny_task).name == "tiny_intents"  # a mapping
+    with pytest.raises(SpecError, match="shipped: bank_intents"):
+        load_task("no_such_task")
+    with pytest.raises(SpecError, match="no 'task'"):
+        load_task({})
+
+
+def test_graph_rejects_a_malformed_spec_before_anything_starts(tiny_task, context, tmp_path):
+    from graph.main import graph
+
+    bad = {**tiny_task, "budget": {"rounds": 0}}
+    with pytest.raises(SpecError, match="field 'budget.rounds'"):
+        graph.invoke({"task": bad, "run_dir": str(tmp_path / "run")}, context=context)
+    assert not (tmp_path / "run").exists()
