@@ -47,6 +47,12 @@ class Context:
     device: str = field(
         default_factory=lambda: _env("TREX_DEVICE", "auto"),
         metadata={"description": "Training device: auto, cpu or cuda."})
+    backend: str = field(
+        default_factory=lambda: _env("TREX_BACKEND", "auto"),
+        metadata={"description": "Training backend: auto (unsloth on a CUDA GPU when installed, else peft), peft or unsloth."})
+    trial_memory_mb: int = field(
+        default_factory=lambda: _env_num("TREX_TRIAL_MEMORY_MB", "0", int),
+        metadata={"description": "Address-space cap of each trial process in MiB (0 = none); over it the trial fails as out-of-memory."})
     max_eval_examples: int = field(
         default_factory=lambda: _env_num("TREX_MAX_EVAL_EXAMPLES", "200", int),
         metadata={"description": "Validation examples scored per trial (the test split is always scored whole)."})
@@ -54,6 +60,10 @@ class Context:
     def __post_init__(self) -> None:
         if self.selection_policy not in POLICIES:
             raise ValueError(f"selection_policy must be one of {', '.join(POLICIES)}, not {self.selection_policy!r}")
+        if self.backend not in ("auto", "peft", "unsloth"):
+            raise ValueError(f"backend must be auto, peft or unsloth, not {self.backend!r}")
+        if self.trial_memory_mb < 0:
+            raise ValueError("trial_memory_mb must be >= 0 (0 = no cap)")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, not {self.device!r}")
         if self.exploration_c < 0 or self.max_children < 1 or self.trial_timeout_s <= 0 or self.max_eval_examples < 1:

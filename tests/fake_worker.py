@@ -10,6 +10,11 @@ if behaviour == "raise":
     raise RuntimeError("boom in the worker")
 if behaviour == "hang":
     time.sleep(60)
+if behaviour == "oom_killed":  # what the kernel's out-of-memory killer does to a process
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
 if behaviour == "ok":
     (Path(job["out_dir"]) / "result.json").write_text(json.dumps({"status": "ok", "score": 0.5}))
 # "silent": exit 0 without a result

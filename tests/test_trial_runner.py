@@ -6,13 +6,13 @@ from tools.trial_runner import run_job
 
 def test_worker_exception_is_a_failed_trial(tmp_path):
     out = run_job({"behaviour": "raise"}, tmp_path / "j", timeout_s=60, module="tests.fake_worker")
-    assert out["status"] == "failed" and "boom in the worker" in out["error"]
+    assert out["status"] == "failed" and out["failure"] == "crash" and "boom in the worker" in out["error"]
     assert "Traceback" in out["log_tail"]
 
 
 def test_timeout_is_a_failed_trial(tmp_path):
     out = run_job({"behaviour": "hang"}, tmp_path / "j", timeout_s=1.5, module="tests.fake_worker")
-    assert out == {"status": "failed", "error": "timed out after 1.5 s", "log_tail": out["log_tail"]}
+    assert out["status"] == "failed" and out["failure"] == "timeout" and out["error"] == "timed out after 1.5 s"
 
 
 def test_missing_result_is_a_failed_trial(tmp_path):
@@ -40,3 +40,37 @@ def test_nan_loss_stops_training(tmp_path, tiny_task, cache_dir):
            "train_path": data["paths"]["train"], "val_path": data["paths"]["val"]}
     with pytest.raises(DivergedError, match="loss became"):
         train(job, tmp_path / "out")
+
+
+def test_worker_killed_by_the_oom_killer_is_an_oom_failure(tmp_path):
+    out = run_job({"behaviour": "oom_killed"}, tmp_path / "j", 60, module="tests.fake_worker")
+    assert out["status"] == "failed" and out["failure"] == "oom" and "SIGKILL" in out["error"]
+
+
+def test_out_of_memory_inside_the_worker_is_a_typed_failure(tmp_path, monkeypatch):
+    """MemoryError (or torch's allocator failing) is a failed trial with a reason, not a crash."""
+    import json
+
+    import tools.train_worker as worker
+
+    def hog(job, out_dir):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory")
+
+    monkeypatch.setattr(worker, "run", hog)
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps({"mode": "train", "out_dir": str(tmp_path / "out")}))
+    assert worker.main(str(job)) == 0
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert result["status"] == "failed" and result["failure"] == "oom" and "can't allocate" in result["error"]
+
+
+def test_a_bug_in_the_worker_still_crashes_loudly(tmp_path, monkeypatch):
+    import json
+
+    import tools.train_worker as worker
+
+    monkeypatch.setattr(worker, "run", lambda job, out: 1 / 0)
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps({"mode": "train", "out_dir": str(tmp_path / "out")}))
+    with pytest.raises(ZeroDivisionError):
+        worker.main(str(job))

@@ -12,7 +12,6 @@ from pathlib import Path
 from tools.prompting import render_prompt
 
 MAX_LEN = 256
-TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj"]
 
 
 class DivergedError(RuntimeError):
@@ -72,16 +71,6 @@ def autocast(model):
     return contextlib.nullcontext()
 
 
-def adapted_layers(model, fraction: float) -> list[int] | None:
-    """Indices of the top `fraction` of decoder layers. Autograd then never back-propagates through the
-    frozen layers below them, which is what makes LoRA affordable on a CPU."""
-    n = model.config.num_hidden_layers
-    if fraction >= 1.0:
-        return None
-    k = max(1, round(n * fraction))
-    return list(range(n - k, n))
-
-
 def mean_loss(model, examples, pad_id: int, batch_size: int = 16) -> float:
     import torch
 
@@ -98,17 +87,12 @@ def mean_loss(model, examples, pad_id: int, batch_size: int = 16) -> float:
 
 def train(job: dict, out_dir: Path) -> dict:
     import torch
-    from peft import LoraConfig, get_peft_model
 
-    from tools.train_worker import _read_jsonl, load_model
+    from tools.backends import load_trainable
+    from tools.train_worker import _read_jsonl
 
     cfg, task = job["config"], job["task"]
-    model, tokenizer = load_model(job, adapter=job.get("init_adapter"), trainable=True)
-    if not job.get("init_adapter"):
-        lora = LoraConfig(r=int(cfg["lora_r"]), lora_alpha=int(cfg["lora_alpha"]), lora_dropout=0.05,
-                          target_modules=TARGET_MODULES, task_type="CAUSAL_LM",
-                          layers_to_transform=adapted_layers(model, float(cfg.get("layer_fraction", 1.0))))
-        model = get_peft_model(model, lora)
+    model, tokenizer, backend = load_trainable(job, cfg)
     rng = random.Random(int(cfg.get("seed", 0)))
     records = _read_jsonl(job["train_path"])
     rng.shuffle(records)
@@ -133,7 +117,7 @@ def train(job: dict, out_dir: Path) -> dict:
             with autocast(model):
                 loss = answer_loss(model, ids, mask, labels)
             if not torch.isfinite(loss):
-                raise DivergedError(f"loss became {float(loss)} at step {step} (lr {cfg['lr']})")
+                raise DivergedError(f"loss became {float(loss.detach())} at step {step} (lr {cfg['lr']})")
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optim.step()
@@ -148,14 +132,25 @@ def train(job: dict, out_dir: Path) -> dict:
         val_curve.append(mean_loss(model, val_set, pad))
         if not math.isfinite(val_curve[-1]):
             raise DivergedError(f"validation loss became {val_curve[-1]} after epoch {epoch + 1}")
-    adapter = out_dir / "adapter"
+    train_s = time.time() - started
+    full = cfg.get("method", "lora") == "full"
+    # A full fine-tune saves the whole model (plus tokenizer) where an adapter would go; loaders tell them
+    # apart by config.json vs adapter_config.json.
+    adapter = out_dir / ("model" if full else "adapter")
     model.save_pretrained(adapter)
+    if full:
+        tokenizer.save_pretrained(adapter)
     result = {"status": "ok", "adapter": str(adapter), "loss_curve": curve, "val_loss": [round(v, 5) for v in val_curve],
-              "steps": step, "tokens": tokens, "train_examples": len(train_set), "train_s": round(time.time() - started, 2)}
+              "steps": step, "tokens": tokens, "train_examples": len(train_set), "train_s": round(train_s, 2),
+              "tokens_per_s": round(tokens / max(train_s, 1e-9), 1), "backend": backend,
+              "method": cfg.get("method", "lora"), "warm_start_from": job.get("init_adapter"),
+              "device": str(model.device), "gpu_hours": round(train_s / 3600, 5) if model.device.type == "cuda" else 0.0}
+    if model.device.type == "cuda":
+        result["peak_gpu_memory_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     if job.get("score"):
         # Score the validation split while the model is in memory: saves a process start and a model load.
         from tools.scoring import score_model
 
-        result["val_eval"] = score_model(model.merge_and_unload(), tokenizer,
-                                         {**job["score"], "task": task, "config": cfg})
+        scorer = model if full else model.merge_and_unload()
+        result["val_eval"] = score_model(scorer, tokenizer, {**job["score"], "task": task, "config": cfg})
     return result

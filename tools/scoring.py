@@ -106,6 +106,6 @@ def evaluate(job: dict) -> dict:
     from tools.train_worker import load_model
 
     model, tokenizer = load_model(job, adapter=job.get("adapter"))
-    if job.get("adapter"):
+    if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()  # plain weights: inference without the adapter's extra matmuls
     return score_model(model, tokenizer, job)

@@ -11,6 +11,7 @@ import random
 import resource
 import sys
 import time
+import traceback
 from pathlib import Path
 
 
@@ -35,43 +36,84 @@ def _device(requested: str) -> str:
     return requested
 
 
-def load_model(job: dict, adapter: str | None = None, trainable: bool = False):
+def load_model(job: dict, adapter: str | None = None, trainable: bool = False, **load_kwargs):
+    """Base model (+ LoRA adapter) on the job's device. An "adapter" directory that holds a whole model
+    (config.json: a full fine-tune) is loaded as the model itself."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from tools.base_models import resolve_model_dir
 
     model_dir = resolve_model_dir(job["base_model"], job["cache_dir"])
+    if adapter and (Path(adapter) / "config.json").is_file():
+        model_dir, adapter = adapter, None
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    device = _device(job.get("device", "auto"))
+    if load_kwargs.get("quantization_config") is not None:
+        load_kwargs["device_map"] = {"": device}  # bitsandbytes places weights itself
+    model = AutoModelForCausalLM.from_pretrained(model_dir, **{k: v for k, v in load_kwargs.items() if v is not None})
     if adapter:
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, adapter, is_trainable=trainable)
-    return model.to(_device(job.get("device", "auto"))), tokenizer
+    return (model if "device_map" in load_kwargs else model.to(device)), tokenizer
 
 
 def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def main(job_path: str) -> int:
-    job = json.loads(Path(job_path).read_text(encoding="utf-8"))
-    out_dir = Path(job["out_dir"])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    started = time.time()
+def failure_kind(err: BaseException) -> str | None:
+    """The kind of an expected trial failure, or None for a bug (left to crash with its traceback)."""
+    from tools.backends import BackendUnavailable
+    from tools.lora_training import DivergedError
+
+    text = str(err).lower()
+    if isinstance(err, MemoryError) or "out of memory" in text or "can't allocate memory" in text:
+        return "oom"
+    if isinstance(err, DivergedError):
+        return "diverged"
+    if isinstance(err, BackendUnavailable):
+        return "unavailable"
+    return None
+
+
+def cap_memory(megabytes: int) -> None:
+    """Cap this process's address space, so a trial that needs more fails as out-of-memory instead of
+    dragging the machine into swap or the kernel's OOM killer."""
+    if megabytes > 0:
+        limit = megabytes * 2**20
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def run(job: dict, out_dir: Path) -> dict:
     _seed_everything(int(job.get("config", {}).get("seed", 0)))
     if job["mode"] == "train":
         from tools.lora_training import train
 
-        result = train(job, out_dir)
-    elif job["mode"] == "eval":
+        return train(job, out_dir)
+    if job["mode"] == "eval":
         from tools.scoring import evaluate
 
-        result = evaluate(job)
-    else:
-        raise ValueError(f"unknown job mode {job['mode']!r}")
+        return evaluate(job)
+    raise ValueError(f"unknown job mode {job['mode']!r}")
+
+
+def main(job_path: str) -> int:
+    job = json.loads(Path(job_path).read_text(encoding="utf-8"))
+    out_dir = Path(job["out_dir"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cap_memory(int(job.get("memory_mb") or 0))
+    started = time.time()
+    try:
+        result = run(job, out_dir)
+    except Exception as err:  # noqa: BLE001 - expected failures become typed results, bugs re-raise
+        kind = failure_kind(err)
+        if kind is None:
+            raise
+        traceback.print_exc()
+        result = {"status": "failed", "failure": kind, "error": f"{type(err).__name__}: {err}"[:500]}
     result.update(wall_s=round(time.time() - started, 2), peak_memory_mb=round(peak_memory_mb(), 1))
     (out_dir / "result.json").write_text(json.dumps(result), encoding="utf-8")
     return 0

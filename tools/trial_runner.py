@@ -19,8 +19,8 @@ def _tail(path: Path, chars: int = 2000) -> str:
         return ""
 
 
-def _failed(reason: str, log: Path) -> dict:
-    return {"status": "failed", "error": reason, "log_tail": _tail(log)}
+def _failed(kind: str, reason: str, log: Path) -> dict:
+    return {"status": "failed", "failure": kind, "error": reason, "log_tail": _tail(log)}
 
 
 def run_job(job: dict, job_dir: Path, timeout_s: float, module: str = WORKER_MODULE) -> dict:
@@ -44,10 +44,17 @@ def run_job(job: dict, job_dir: Path, timeout_s: float, module: str = WORKER_MOD
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-            return _failed(f"timed out after {timeout_s:g} s", log_file)
+            return _failed("timeout", f"timed out after {timeout_s:g} s", log_file)
+    if code < 0:
+        name = signal.Signals(-code).name
+        hint = " (the kernel's out-of-memory killer sends this)" if -code == signal.SIGKILL else ""
+        return _failed("oom" if -code == signal.SIGKILL else "crash", f"worker killed by {name}{hint}", log_file)
     if code != 0:
         last = _tail(log_file, 400).strip().splitlines()
-        return _failed(f"worker exited with code {code}: {last[-1] if last else 'no output'}", log_file)
+        return _failed("crash", f"worker exited with code {code}: {last[-1] if last else 'no output'}", log_file)
     if not result_file.is_file():
-        return _failed("worker wrote no result", log_file)
-    return json.loads(result_file.read_text(encoding="utf-8"))
+        return _failed("no_result", "worker wrote no result", log_file)
+    result = json.loads(result_file.read_text(encoding="utf-8"))
+    if result.get("status") != "ok":
+        result.setdefault("log_tail", _tail(log_file))
+    return result
