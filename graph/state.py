@@ -16,6 +16,8 @@ class TrialConfig(TypedDict, total=False):
     layer_fraction: float  # top share of decoder layers that get LoRA adapters
     template: str  # "chat" (the base model's chat template) or "plain"
     seed: int
+    method: str  # lora (default) | qlora | full
+    warm_start: bool  # start from the parent's best adapter and train only this trial's epochs on top
 
 
 class TrialResult(TypedDict, total=False):
@@ -23,6 +25,7 @@ class TrialResult(TypedDict, total=False):
     status: str  # "ok" | "failed"
     score: float  # validation score; the metric's worst value when failed
     error: str
+    failure: str  # timeout | oom | diverged | crash | no_result | unavailable | warm_start
     adapter: str
     train: dict[str, Any]  # loss curve, val loss, tokens, wall time, peak memory
     eval: dict[str, Any]  # n examples, bad cases, wall time
@@ -44,6 +47,7 @@ class Node(TypedDict, total=False):
     visits: int
     value: float  # sum of rewards backed up through this node
     diagnosis: str
+    bad_cases: list[dict[str, str]]  # worst validation examples of the best trial: input, prediction, reference
     diagnosis_kind: str  # diverged, overfitting, underfitting, no_gain, improving, baseline
 
 
@@ -66,5 +70,6 @@ class State:
     round: int = 0
     started_at: float = 0.0
     stop_reason: str = ""
+    accounting: dict[str, Any] = field(default_factory=dict)  # wall time, tokens, GPU-hours, peak memory so far
     final: dict[str, Any] = field(default_factory=dict)  # test-split scores of the best node vs base
     report_path: str = ""

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-from typing import Iterable
 
 from graph.state import Node
 
@@ -132,7 +131,3 @@ def memory_context(tree: dict[str, Node], node_id: str, higher_is_better: bool =
         "worst": [describe(n) for n in ranked[::-1][:top] if n["id"] != ROOT][:top],
         "failures": [describe(n) for n in failures][:top],
     }
-
-
-def trial_configs(nodes: Iterable[Node]) -> list[dict]:
-    return [t for n in nodes for t in n.get("trials", [])]

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 # Bump when the training or scoring code changes what a trial produces.
-BACKEND_VERSION = "peft-loop-1"
+BACKEND_VERSION = "peft-loop-2"  # 2: warm start, methods, fused validation scoring
 
 
 def cache_key(kind: str, payload: dict) -> str:

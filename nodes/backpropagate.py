@@ -10,6 +10,7 @@ from graph.spec import TaskSpec
 from graph.state import State
 from graph.tree import backpropagate as backup
 from memory.run_log import log_event
+from tools.accounting import run_accounting
 
 
 def stop_reason(spec: TaskSpec, state: State, now: float) -> str:
@@ -26,7 +27,9 @@ def backpropagate(state: State, runtime: Runtime[Context]) -> dict:
     changed = backup(state.tree, node["id"], node.get("reward", 0.0))
     log_event(state.run_dir, "round_done", node=node["id"], round=node["round"], score=node.get("score"),
               reward=node.get("reward"), diagnosis=node.get("diagnosis"))
-    return {"tree": changed, "stop_reason": stop_reason(spec, state, time.time())}
+    now = time.time()
+    return {"tree": changed, "stop_reason": stop_reason(spec, state, now),
+            "accounting": run_accounting(state.tree, state.started_at, now)}
 
 
 def route_after_round(state: State) -> str:

@@ -33,7 +33,7 @@ def evaluate(state: State, runtime: Runtime[Context]) -> dict:
                 res["eval"] = {k: out.get(k) for k in ("n", "n_wrong", "bad_cases", "wall_s", "cached")}
                 res["score"] = float(out["score"])
             else:
-                res.update(status="failed", error=f"evaluation: {out.get('error')}")
+                res.update(status="failed", failure=out.get("failure", "crash"), error=f"evaluation: {out.get('error')}")
         if res["status"] != "ok":
             res["score"] = metric.worst
         log_event(state.run_dir, "evaluated", node=node["id"], trial=cfg["id"], score=res["score"],
@@ -49,5 +49,6 @@ def evaluate(state: State, runtime: Runtime[Context]) -> dict:
     kind, text = diagnose(list(results.values()), best, reward)
     updated = {**node, "results": results, "status": "evaluated", "score": score, "failed": best is None,
                "best_trial": best["trial_id"] if best else None, "reward": reward,
-               "diagnosis_kind": kind, "diagnosis": text}
+               "diagnosis_kind": kind, "diagnosis": text,
+               "bad_cases": (best.get("eval") or {}).get("bad_cases", []) if best else []}
     return {"tree": {node["id"]: updated}}

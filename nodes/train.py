@@ -1,6 +1,8 @@
 """Executor step 2: train the current node's trials (each in a subprocess, or reused from the cache)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from langgraph.runtime import Runtime
 
 from graph.context import Context
@@ -8,6 +10,24 @@ from graph.spec import TaskSpec
 from graph.state import Node, State
 from memory.run_log import log_event
 from tools.trial_jobs import run_training
+
+
+# What a trial's result keeps of its training job (the accounting the report and the Researcher read).
+TRAIN_FIELDS = ("loss_curve", "val_loss", "steps", "tokens", "train_examples", "train_s", "wall_s", "peak_memory_mb",
+                "peak_gpu_memory_mb", "tokens_per_s", "gpu_hours", "backend", "method", "device", "warm_start_from")
+
+
+def warm_start_source(tree: dict, node: Node, cfg: dict) -> tuple[str, str] | str | None:
+    """(adapter, train key) of the parent's best trial when cfg asks to warm-start; an error text when it
+    cannot; None for a cold start."""
+    if not cfg.get("warm_start"):
+        return None
+    parent = tree.get(node.get("parent") or "")
+    best = (parent or {}).get("results", {}).get((parent or {}).get("best_trial") or "", {})
+    adapter = best.get("adapter")
+    if not adapter or not Path(adapter).is_dir():
+        return f"warm start: the parent {node.get('parent')} has no trained adapter to start from"
+    return adapter, best["key"]
 
 
 def train(state: State, runtime: Runtime[Context]) -> dict:
@@ -21,13 +41,16 @@ def train(state: State, runtime: Runtime[Context]) -> dict:
             results[cfg["id"]] = {"trial_id": cfg["id"], "status": "ok", "adapter": None, "train": {}, "key": "base"}
             continue
         log_event(state.run_dir, "train_start", node=node["id"], trial=cfg["id"])
-        out = run_training(spec, state.data, cfg, runtime.context)
+        init = warm_start_source(state.tree, node, cfg)
+        if isinstance(init, str):  # the parent's adapter is gone: this trial cannot run as planned
+            out = {"status": "failed", "failure": "warm_start", "error": init, "cached": False, "key": ""}
+        else:
+            out = run_training(spec, state.data, cfg, runtime.context, init)
         log_event(state.run_dir, "train_end", node=node["id"], trial=cfg["id"], status=out["status"],
                   cached=out["cached"], error=out.get("error"))
-        train_info = {k: out.get(k) for k in ("loss_curve", "val_loss", "steps", "tokens", "train_examples",
-                                              "train_s", "wall_s", "peak_memory_mb") if k in out}
+        train_info = {k: out.get(k) for k in TRAIN_FIELDS if k in out}
         results[cfg["id"]] = {"trial_id": cfg["id"], "status": out["status"], "adapter": out.get("adapter"),
                               "train": train_info, "cached": out["cached"], "key": out["key"]}
         if out["status"] != "ok":
-            results[cfg["id"]].update(error=out.get("error", "unknown"), log_tail=out.get("log_tail", "")[-1000:])
+            results[cfg["id"]].update(error=out.get("error", "unknown"), failure=out.get("failure", "crash"), log_tail=out.get("log_tail", "")[-1000:])
     return {"tree": {node["id"]: {**node, "results": results, "status": "trained"}}}

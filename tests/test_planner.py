@@ -48,3 +48,22 @@ def test_never_repeats_a_config_already_in_the_tree():
         seen |= keys
         tree[f"n{i}"] = {"id": f"n{i}", "parent": "n1", "round": i, "status": "evaluated", "score": 0.5,
                          "visits": 1, "value": 0.0, "best_trial": "t0", "trials": cfgs, "results": {}}
+
+
+def test_underfitting_proposes_to_continue_training_the_parent():
+    tree, parent_cfg = with_child("underfitting")
+    _, cfgs = propose(tree, "n1", 2, max_train=100, seed=0)
+    warm = [c for c in cfgs if c.get("warm_start")]
+    assert warm and warm[0]["epochs"] == 1 and warm[0]["lora_r"] == parent_cfg["lora_r"]
+    _, first = propose(root_only(), ROOT, 3, max_train=100, seed=0)
+    assert not any(c.get("warm_start") for c in first)  # nothing trained yet to start from
+
+
+def test_a_warm_start_is_new_under_each_parent():
+    tree, _ = with_child("underfitting")
+    _, cfgs = propose(tree, "n1", 1, max_train=100, seed=0)
+    tree["n2"] = {"id": "n2", "parent": "n1", "round": 2, "status": "evaluated", "score": 0.7, "visits": 1,
+                  "value": 0.5, "best_trial": "t0", "trials": cfgs, "results": {"t0": {"score": 0.7}},
+                  "diagnosis_kind": "underfitting"}
+    _, again = propose(tree, "n2", 1, max_train=100, seed=0)
+    assert again[0].get("warm_start")  # the same schedule, but on n2's adapter: not a repeat

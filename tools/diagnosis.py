@@ -2,13 +2,22 @@
 from __future__ import annotations
 
 
+# A round whose trials all failed is diagnosed by its most common failure, which tells the planner what to change.
+FAILURE_KINDS = {"diverged": "diverged", "timeout": "too_slow", "oom": "out_of_memory"}
+
+
+def _dominant_failure(failed: list[dict]) -> str:
+    kinds = [r.get("failure", "crash") for r in failed]
+    return max(sorted(set(kinds)), key=kinds.count) if kinds else "crash"
+
+
 def diagnose(results: list[dict], best: dict | None, reward: float) -> tuple[str, str]:
-    """Return (kind, one-line explanation); kind is one of
-    diverged, overfitting, underfitting, no_gain, improving, baseline."""
+    """Return (kind, one-line explanation); kind is one of diverged, too_slow, out_of_memory, failed,
+    overfitting, underfitting, no_gain, improving, baseline."""
     failed = [r for r in results if r.get("status") != "ok"]
     if best is None:
         reasons = "; ".join(sorted({r.get("error", "?")[:80] for r in failed}))
-        return "diverged", f"all {len(results)} trials failed: {reasons}"
+        return FAILURE_KINDS.get(_dominant_failure(failed), "failed"), f"all {len(results)} trials failed: {reasons}"
     train = best.get("train") or {}
     val = train.get("val_loss") or []
     note = f"{len(failed)} of {len(results)} trials failed. " if failed else ""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 from graph.state import Node, TrialConfig
-from graph.tree import ROOT, trial_configs
+from graph.tree import ROOT
 
 # Ordered value grids: a move is one step along one dimension.
 GRID: dict[str, list] = {
@@ -18,7 +18,7 @@ GRID: dict[str, list] = {
     "template": ["chat", "plain"],
 }
 DEFAULTS = {"lr": 1e-3, "epochs": 2, "lora_r": 8, "batch_size": 8, "layer_fraction": 0.5, "template": "chat"}
-HYPER = ("lr", "epochs", "lora_r", "batch_size", "max_samples", "layer_fraction", "template")
+HYPER = ("lr", "epochs", "lora_r", "batch_size", "max_samples", "layer_fraction", "template", "warm_start")
 
 # Which moves a diagnosis argues for: (dimension, direction) -> prior weight.
 DIAGNOSIS_PRIORS = {
@@ -27,8 +27,9 @@ DIAGNOSIS_PRIORS = {
                 ("max_samples", 1): 0.5},
     "overfitting": {("epochs", -1): 1.0, ("lr", -1): 0.7, ("lora_r", -1): 0.4, ("max_samples", 1): 0.6},
     "diverged": {("lr", -1): 1.5, ("batch_size", 1): 0.5},
-    "improving": {("epochs", 1): 0.5, ("lr", 1): 0.3, ("max_samples", 1): 0.3},
+    "improving": {("epochs", 1): 0.5, ("lr", 1): 0.3, ("max_samples", 1): 0.3, ("warm_start", 1): 0.4},
 }
+DIAGNOSIS_PRIORS["underfitting"][("warm_start", 1)] = 1.1  # val loss still falling: keep training the parent
 
 
 def sample_grid(max_train: int) -> list[int]:
@@ -37,19 +38,35 @@ def sample_grid(max_train: int) -> list[int]:
 
 
 def default_config(max_train: int, seed: int) -> TrialConfig:
-    cfg = {**DEFAULTS, "lora_alpha": 2 * DEFAULTS["lora_r"], "max_samples": max_train, "seed": seed}
+    cfg = {**DEFAULTS, "lora_alpha": 2 * DEFAULTS["lora_r"], "max_samples": max_train, "seed": seed,
+           "warm_start": False}
     return TrialConfig(**cfg)
 
 
 def hyper_key(cfg: dict) -> tuple:
-    return tuple(cfg.get(k) for k in HYPER)
+    return tuple(bool(cfg.get(k)) if k == "warm_start" else cfg.get(k) for k in HYPER)
+
+
+def trial_key(cfg: dict, parent_id: str | None) -> tuple:
+    """Identity of a trial in the tree: a warm start is new under each parent (it starts from its adapter)."""
+    return hyper_key(cfg) + ((parent_id if cfg.get("warm_start") else None),)
 
 
 def _grid_for(dim: str, max_train: int) -> list:
     return sample_grid(max_train) if dim == "max_samples" else GRID[dim]
 
 
+def continue_training(cfg: TrialConfig) -> TrialConfig:
+    """Warm start: the parent's adapter trained one more epoch with the same recipe. The adapter's shape
+    (rank, layers) comes from the parent, so only the schedule changes."""
+    return TrialConfig(**{**cfg, "warm_start": True, "epochs": 1})
+
+
 def move(cfg: TrialConfig, dim: str, direction: int, max_train: int) -> TrialConfig | None:
+    """One step along one dimension, as a cold start (a fresh adapter)."""
+    if dim == "warm_start":
+        return continue_training(cfg) if direction > 0 else None
+    cfg = TrialConfig(**{**cfg, "warm_start": False})
     grid = _grid_for(dim, max_train)
     value = cfg.get(dim)
     idx = grid.index(value) if value in grid else min(range(len(grid)), key=lambda i: abs(grid[i] - value)) \
@@ -89,7 +106,7 @@ def observed_effects(tree: dict[str, Node], max_train: int) -> dict[tuple[str, i
             delta = res["score"] - parent["score"]
             for dim in HYPER:
                 if trial.get(dim) != base_cfg.get(dim):
-                    direction = 1 if dim == "template" or (trial[dim] > base_cfg[dim]) else -1
+                    direction = 1 if dim in ("template", "warm_start") or (trial[dim] > base_cfg[dim]) else -1
                     effects[(dim, direction)] = effects.get((dim, direction), 0.0) + delta
     return effects
 
@@ -100,15 +117,16 @@ def propose(tree: dict[str, Node], parent_id: str, k: int, max_train: int, seed:
     rng = random.Random(f"{seed}:{parent_id}:{len(tree)}")
     parent = tree[parent_id]
     anchor = best_trial_config(parent)
-    tried = {hyper_key(c) for c in trial_configs(tree.values())}
+    tried = {trial_key(t, n.get("parent")) for n in tree.values() for t in n.get("trials", [])}
     picks: list[TrialConfig] = []
     notes = []
-    if anchor is None or anchor.get("epochs", 0) == 0:
+    trained_anchor = anchor is not None and anchor.get("epochs", 0) > 0
+    if not trained_anchor:
         anchor = default_config(max_train, seed)
         notes.append("anchor: the default LoRA recipe (no trained parent yet)")
-        if hyper_key(anchor) not in tried:
+        if trial_key(anchor, parent_id) not in tried:
             picks.append(anchor)
-            tried.add(hyper_key(anchor))
+            tried.add(trial_key(anchor, parent_id))
     else:
         notes.append(f"anchor: best trial {parent['best_trial']} of {parent_id} (val {parent['score']:.4f})")
     diagnosis = parent.get("diagnosis_kind") or "no_gain"
@@ -117,25 +135,27 @@ def propose(tree: dict[str, Node], parent_id: str, k: int, max_train: int, seed:
     sign = 1 if higher_is_better else -1
     candidates = []
     for dim in HYPER:
-        for direction in (1, -1) if dim != "template" else (1,):
+        for direction in (1, -1) if dim not in ("template", "warm_start") else (1,):
+            if dim == "warm_start" and not trained_anchor:
+                continue  # nothing to warm-start from
             cfg = move(anchor, dim, direction, max_train)
-            if cfg is None or hyper_key(cfg) in tried:
+            if cfg is None or trial_key(cfg, parent_id) in tried:
                 continue
             score = priors.get((dim, direction), 0.0) + 5.0 * sign * effects.get((dim, direction), 0.0)
             candidates.append((score + rng.random() * 0.1, dim, direction, cfg))
     candidates.sort(key=lambda c: -c[0])
     # Two-step moves (the two best single moves combined) widen the search once singles run out.
     for a, b in zip(candidates, candidates[1:]):
-        if a[1] != b[1]:
+        if a[1] != b[1] and "warm_start" not in (a[1], b[1]):  # a warm start keeps its parent's recipe
             combo = move(a[3], b[1], b[2], max_train)
             if combo is not None:
                 candidates.append((a[0] + b[0] - 1.0, f"{a[1]}+{b[1]}", 0, combo))
     for score, dim, direction, cfg in candidates:
         if len(picks) >= k:
             break
-        if hyper_key(cfg) not in tried:
+        if trial_key(cfg, parent_id) not in tried:
             picks.append(cfg)
-            tried.add(hyper_key(cfg))
+            tried.add(trial_key(cfg, parent_id))
             notes.append(f"{dim} {'up' if direction > 0 else 'down' if direction < 0 else 'combined'} (prior {score:.2f})")
     for _ in range(200 * k):  # the neighbourhood is exhausted: random restarts over the grid
         if len(picks) >= k:
@@ -143,9 +163,9 @@ def propose(tree: dict[str, Node], parent_id: str, k: int, max_train: int, seed:
         cfg = TrialConfig(**{d: rng.choice(g) for d, g in GRID.items()}, max_samples=rng.choice(sample_grid(max_train)),
                           seed=seed)
         cfg["lora_alpha"] = 2 * cfg["lora_r"]
-        if hyper_key(cfg) not in tried:
+        if trial_key(cfg, parent_id) not in tried:
             picks.append(cfg)
-            tried.add(hyper_key(cfg))
+            tried.add(trial_key(cfg, parent_id))
             notes.append("random restart (neighbourhood exhausted)")
     rationale = f"diagnosis of {parent_id}: {diagnosis}. " + "; ".join(notes)
     for i, cfg in enumerate(picks):

@@ -19,10 +19,12 @@ def _hyper(cfg: dict) -> dict:
     return {k: v for k, v in cfg.items() if k != "id"}
 
 
-def train_key(spec: TaskSpec, data: dict, cfg: dict) -> str:
+def train_key(spec: TaskSpec, data: dict, cfg: dict, init_key: str | None = None) -> str:
+    """Everything that determines a trained adapter: base model, data, task, hyper-parameters, seed, the
+    adapter it warm-started from, and (inside cache_key) the backend's code version."""
     return cache_key("train", {"base_model": spec.base_model, "task": task_payload(spec, data["labels"]),
                                "train": file_digest(data["paths"]["train"]), "val": file_digest(data["paths"]["val"]),
-                               "config": _hyper(cfg)})
+                               "config": _hyper(cfg), "init": init_key})
 
 
 def eval_key(spec: TaskSpec, data: dict, cfg: dict, train_id: str, split: str, max_examples: int | None) -> str:
@@ -31,20 +33,24 @@ def eval_key(spec: TaskSpec, data: dict, cfg: dict, train_id: str, split: str, m
                               "max_examples": max_examples})
 
 
-def run_training(spec: TaskSpec, data: dict, cfg: dict, ctx: Context) -> dict:
+def run_training(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init: tuple[str, str] | None = None) -> dict:
     """Train one config, or take its result from the cache. Adapters live in the shared cache.
+
+    init = (adapter path, train key) of the parent trial to warm-start from; the child then trains only its
+    own epochs on top of the parent's adapter.
 
     The training job also scores the validation split while its model is loaded; that score goes into
     the cache under the evaluation's key, so the evaluate step finds it there."""
     cache = TrialCache(ctx.cache_dir)
-    key = train_key(spec, data, cfg)
+    key = train_key(spec, data, cfg, init[1] if init else None)
     hit = cache.get(key)
     if hit and Path(hit.get("adapter", "")).is_dir():
         return {**hit, "cached": True, "key": key}
     job = {"mode": "train", "base_model": spec.base_model, "cache_dir": ctx.cache_dir, "device": ctx.device,
            "task": task_payload(spec, data["labels"]), "config": _hyper(cfg),
            "train_path": data["paths"]["train"], "val_path": data["paths"]["val"],
-           "score": {"eval_path": data["paths"]["val"], "max_examples": ctx.max_eval_examples}}
+           "score": {"eval_path": data["paths"]["val"], "max_examples": ctx.max_eval_examples},
+           "backend": ctx.backend, "memory_mb": ctx.trial_memory_mb, "init_adapter": init[0] if init else None}
     result = run_job(job, Path(ctx.cache_dir) / "adapters" / key, ctx.trial_timeout_s)
     val_eval = result.pop("val_eval", None)
     if val_eval:

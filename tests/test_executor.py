@@ -1,0 +1,102 @@
+"""The Executor's trial machinery on a tiny real model: cache reuse, warm start, backends, full fine-tuning."""
+import json
+
+import pytest
+
+import tools.trial_jobs as trial_jobs
+from graph.spec import parse_spec
+from tools.backends import BackendUnavailable, choose_backend
+from tools.datasets import prepare_splits
+
+BASE_CFG = {"id": "t0", "lr": 2e-3, "epochs": 1, "lora_r": 4, "lora_alpha": 8, "batch_size": 4, "max_samples": 16,
+            "layer_fraction": 1.0, "template": "plain", "seed": 0}
+
+
+@pytest.fixture
+def prepared(tiny_task, tmp_path):
+    spec = parse_spec(tiny_task)
+    return spec, prepare_splits(spec, tmp_path / "data")
+
+
+def test_an_identical_trial_comes_from_the_cache_without_a_training_process(prepared, context, monkeypatch):
+    spec, data = prepared
+    first = trial_jobs.run_training(spec, data, BASE_CFG, context)
+    assert first["status"] == "ok" and first["cached"] is False
+
+    def no_process(*args, **kwargs):
+        raise AssertionError("a training process was started for a cached trial")
+
+    monkeypatch.setattr(trial_jobs, "run_job", no_process)
+    second = trial_jobs.run_training(spec, data, {**BASE_CFG, "id": "t7"}, context)  # the id is not part of it
+    assert second["cached"] is True and second["adapter"] == first["adapter"]
+    # The training job scored validation too: the evaluate step's lookup is a cache hit as well.
+    val = trial_jobs.run_scoring(spec, data, BASE_CFG, first["adapter"], first["key"], "val", context,
+                                 context_dir(context), context.max_eval_examples)
+    assert val["cached"] is True and 0.0 <= val["score"] <= 1.0
+    # Any change to what determines the result is a different trial.
+    assert trial_jobs.train_key(spec, data, {**BASE_CFG, "seed": 1}) != first["key"]
+    assert trial_jobs.train_key(spec, data, BASE_CFG, init_key="parent") != first["key"]
+
+
+def context_dir(context):
+    from pathlib import Path
+
+    return Path(context.runs_dir) / "eval"
+
+
+def adapter_tensors(path):
+    from safetensors.torch import load_file
+
+    return load_file(f"{path}/adapter_model.safetensors")
+
+
+def test_warm_start_begins_from_the_parent_adapter(prepared, context):
+    spec, data = prepared
+    parent = trial_jobs.run_training(spec, data, BASE_CFG, context)
+    # lr 0: the child cannot move, so whatever it saves is exactly what it started from.
+    child_cfg = {**BASE_CFG, "lr": 0.0, "warm_start": True}
+    child = trial_jobs.run_training(spec, data, child_cfg, context, init=(parent["adapter"], parent["key"]))
+    assert child["status"] == "ok" and child["warm_start_from"] == parent["adapter"]
+    assert child["val_loss"][0] == pytest.approx(parent["val_loss"][-1], rel=1e-4)
+    want, got = adapter_tensors(parent["adapter"]), adapter_tensors(child["adapter"])
+    assert want.keys() == got.keys() and all((want[k] == got[k]).all() for k in want)
+    # A cold start with the same config begins elsewhere (LoRA's B matrices start at zero).
+    cold = trial_jobs.run_training(spec, data, {**BASE_CFG, "lr": 0.0}, context)
+    assert cold["val_loss"][0] != pytest.approx(parent["val_loss"][-1], rel=1e-4)
+
+
+def test_full_fine_tuning_trains_and_scores_on_the_cpu(prepared, context):
+    spec, data = prepared
+    out = trial_jobs.run_training(spec, data, {**BASE_CFG, "method": "full", "lr": 1e-4}, context)
+    assert out["status"] == "ok" and out["method"] == "full" and out["backend"] == "peft"
+    assert out["adapter"].endswith("model") and json.load(open(f"{out['adapter']}/config.json"))
+    test = trial_jobs.run_scoring(spec, data, BASE_CFG, out["adapter"], out["key"], "test", context,
+                                  context_dir(context), None)
+    assert test["status"] == "ok" and test["n"] == data["sizes"]["test"]
+
+
+def test_qlora_on_the_cpu_is_a_failed_trial_with_the_reason(prepared, context):
+    spec, data = prepared
+    out = trial_jobs.run_training(spec, data, {**BASE_CFG, "method": "qlora"}, context)
+    assert out["status"] == "failed" and out["failure"] == "unavailable" and "CUDA GPU" in out["error"]
+
+
+def test_unsloth_is_chosen_only_with_a_gpu_and_unsloth():
+    assert choose_backend("auto") == "peft"  # this machine: no CUDA GPU
+    assert choose_backend("auto", has_cuda=False, has_unsloth=True) == "peft"
+    assert choose_backend("auto", has_cuda=True, has_unsloth=False) == "peft"
+    assert choose_backend("auto", has_cuda=True, has_unsloth=True) == "unsloth"
+    assert choose_backend("auto", "full", has_cuda=True, has_unsloth=True) == "peft"
+    with pytest.raises(BackendUnavailable, match="needs a CUDA GPU"):
+        choose_backend("unsloth", has_cuda=False, has_unsloth=True)
+    with pytest.raises(BackendUnavailable, match="not installed"):
+        choose_backend("unsloth", has_cuda=True, has_unsloth=False)
+
+
+@pytest.mark.skipif("not __import__('torch').cuda.is_available()", reason="needs a CUDA GPU")
+def test_unsloth_trains_on_a_gpu(prepared, context):  # pragma: no cover - GPU machines only
+    pytest.importorskip("unsloth")
+    spec, data = prepared
+    context.backend, context.device = "unsloth", "cuda"
+    out = trial_jobs.run_training(spec, data, BASE_CFG, context)
+    assert out["status"] == "ok" and out["backend"] == "unsloth" and out["gpu_hours"] > 0

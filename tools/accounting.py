@@ -1,0 +1,19 @@
+"""What a run has spent: wall time, tokens trained, GPU-hours, peak memory, trials trained vs reused."""
+from __future__ import annotations
+
+
+def run_accounting(tree: dict, started_at: float, now: float) -> dict:
+    results = [r for n in tree.values() for r in n.get("results", {}).values() if r.get("train")]
+    fresh = [r["train"] for r in results if not r.get("cached")]  # cache hits cost nothing this run
+    return {
+        "wall_s": round(now - started_at, 1) if started_at else 0.0,
+        "trials_trained": len(fresh),
+        "trials_reused": len(results) - len(fresh),
+        "trials_failed": sum(1 for n in tree.values() for r in n.get("results", {}).values()
+                             if r.get("status") == "failed"),
+        "train_s": round(sum(t.get("train_s") or 0.0 for t in fresh), 1),
+        "tokens_trained": sum(t.get("tokens") or 0 for t in fresh),
+        "gpu_hours": round(sum(t.get("gpu_hours") or 0.0 for t in fresh), 5),
+        "peak_memory_mb": max((t.get("peak_memory_mb") or 0.0 for t in fresh), default=0.0),
+        "peak_gpu_memory_mb": max((t.get("peak_gpu_memory_mb") or 0.0 for t in fresh), default=0.0),
+    }
