@@ -9,7 +9,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from tools.metrics import METRICS
+from tools.metrics import resolve_metric
 
 
 class SpecError(ValueError):
@@ -51,6 +51,9 @@ class TaskSpec(_Strict):
     higher_is_better: bool | None = None
     reference_score: float | None = None
     max_new_tokens: int = Field(32, ge=1, le=2048)
+    scoring: Literal["choice", "generate"] = Field(
+        "choice", description="Classification: pick the likeliest label string (fast, never off-label), or "
+                              "generate freely and compare the text. Generation tasks always generate.")
     splits: Splits = Splits()
     budget: Budget = Budget()
     base_dir: str = Field("", description="Directory that relative data paths are read from.")
@@ -65,13 +68,12 @@ class TaskSpec(_Strict):
     @field_validator("metric")
     @classmethod
     def _known_metric(cls, v: str) -> str:
-        if v not in METRICS:
-            raise ValueError(f"unknown metric {v!r}; known: {', '.join(sorted(METRICS))}")
+        resolve_metric(v)  # "unknown metric ..." or a custom metric's import error
         return v
 
     @model_validator(mode="after")
     def _consistent(self) -> "TaskSpec":
-        metric = METRICS[self.metric]
+        metric = resolve_metric(self.metric)
         if self.task_type not in metric.task_types:
             raise ValueError(f"metric {self.metric!r} does not fit task_type {self.task_type!r}")
         if self.higher_is_better is not None and self.higher_is_better != metric.higher_is_better:

@@ -100,3 +100,12 @@ def test_unsloth_trains_on_a_gpu(prepared, context):  # pragma: no cover - GPU m
     context.backend, context.device = "unsloth", "cuda"
     out = trial_jobs.run_training(spec, data, BASE_CFG, context)
     assert out["status"] == "ok" and out["backend"] == "unsloth" and out["gpu_hours"] > 0
+
+
+def test_classification_can_be_scored_by_generation(prepared, context, tiny_task):
+    spec = parse_spec({**tiny_task, "scoring": "generate", "max_new_tokens": 4})
+    _, data = prepared
+    out = trial_jobs.run_scoring(spec, data, BASE_CFG, None, "base", "val", context, context_dir(context), 6)
+    assert out["status"] == "ok" and out["n"] == 6
+    # A random tiny model generates free text, not label strings: generation scoring shows it.
+    assert all(b["prediction"] not in spec.labels for b in out["bad_cases"])

@@ -51,3 +51,15 @@ def test_choose_labels_does_not_depend_on_batch_size(tiny_model):
     labels = ["balance", "card_lost", "loan", "fraud"]
     assert choose_labels(model, tok, prompts, labels, batch_size=1) == choose_labels(model, tok, prompts, labels,
                                                                                    batch_size=4)
+
+
+def test_bad_cases_are_the_worst_scored_examples_by_the_metric():
+    from tools.metrics import get_metric
+    from tools.scoring import bad_cases
+
+    records = [{"input": f"x{i}", "output": ref} for i, ref in enumerate(["the cat sat", "a dog ran", "hello"])]
+    preds = ["the cat sat", "a cat", "goodbye"]  # ROUGE-1: 1.0, partial, 0.0
+    bad, n_wrong = bad_cases(records, preds, get_metric("rouge1"))
+    assert n_wrong == 2 and [b["input"] for b in bad] == ["x2", "x1"]  # worst first; the perfect one is not bad
+    bad, n_wrong = bad_cases(records, preds, get_metric("accuracy"))
+    assert n_wrong == 2 and {b["input"] for b in bad} == {"x1", "x2"}

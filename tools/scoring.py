@@ -2,7 +2,7 @@
 batched greedy generation otherwise. Runs inside the worker subprocess."""
 from __future__ import annotations
 
-from tools.metrics import get_metric
+from tools.metrics import METRICS, get_metric
 from tools.prompting import render_prompt
 
 
@@ -75,6 +75,17 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_si
     return outs
 
 
+def bad_cases(records: list[dict], preds: list[str], metric, keep: int = 5) -> tuple[list[dict], int]:
+    """The examples the metric itself scores worst, by its direction, short of a perfect score (1.0 for
+    every built-in metric; for a custom one, the best score seen); and how many fall short."""
+    per = [metric.example_score(p, r["output"]) for r, p in zip(records, preds)]
+    sign = 1 if metric.higher_is_better else -1
+    perfect = 1.0 if metric.name in METRICS else max(per, key=lambda x: sign * x, default=0.0)
+    wrong = [i for i in sorted(range(len(per)), key=lambda i: sign * per[i]) if metric.better(perfect, per[i])]
+    return [{"input": records[i]["input"], "prediction": preds[i], "reference": records[i]["output"],
+             "score": round(per[i], 4)} for i in wrong[:keep]], len(wrong)
+
+
 def score_model(model, tokenizer, job: dict) -> dict:
     """Score an already loaded model on job["eval_path"] (at most job["max_examples"] records)."""
     import time
@@ -89,16 +100,15 @@ def score_model(model, tokenizer, job: dict) -> dict:
     labels = task.get("labels") or []
     prompts = [render_prompt(tokenizer, cfg.get("template", "chat"), task["instruction"], r["input"], labels)
                for r in records]
-    if task["task_type"] == "classification":
+    if task["task_type"] == "classification" and task.get("scoring", "choice") == "choice":
         preds = choose_labels(model, tokenizer, prompts, labels)
     else:
         preds = generate(model, tokenizer, prompts, int(task.get("max_new_tokens", 32)))
     refs = [r["output"] for r in records]
     metric = get_metric(task["metric"])
-    wrong = [{"input": r["input"], "prediction": p, "reference": r["output"]}
-             for r, p in zip(records, preds) if metric.compute([p], [r["output"]]) < 1.0]
-    return {"status": "ok", "score": metric.compute(preds, refs), "n": len(records), "bad_cases": wrong[:5],
-            "n_wrong": len(wrong), "wall_s": round(time.time() - started, 2)}
+    bad, n_wrong = bad_cases(records, preds, metric)
+    return {"status": "ok", "score": metric.compute(preds, refs), "n": len(records), "bad_cases": bad,
+            "n_wrong": n_wrong, "wall_s": round(time.time() - started, 2)}
 
 
 def evaluate(job: dict) -> dict:

@@ -12,7 +12,7 @@ from tools.trial_runner import run_job
 
 def task_payload(spec: TaskSpec, labels: list[str]) -> dict:
     return {"task_type": spec.task_type, "instruction": spec.instruction, "labels": labels, "metric": spec.metric,
-            "max_new_tokens": spec.max_new_tokens}
+            "max_new_tokens": spec.max_new_tokens, "scoring": spec.scoring}
 
 
 def _hyper(cfg: dict) -> dict:
