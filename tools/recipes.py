@@ -1,0 +1,273 @@
+"""Declarative data recipes: plain JSON-able data stored on a search-tree node, applied to the TRAIN split only.
+
+Validation and test stay fixed so trials are comparable; a recipe never carries or runs code. The prepared
+training file is cached under <cache_dir>/datasets/<hash>.jsonl, keyed by the recipe and its input data.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tools import recipe_ops as ops  # called as ops.<name> so tests can swap an operator
+from tools.datasets import DataError, _read_rows, file_digest
+
+# Bump when an operator's semantics change: old cached files then no longer match.
+RECIPE_VERSION = 1
+SOURCE_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be used; the message names the offending field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ExtraSource(_Strict):
+    path: str | None = Field(None, description="Local .jsonl/.csv/.parquet file (relative to base_dir).")
+    hf_id: str | None = Field(None, description="Hugging Face datasets id, loaded only when the recipe runs.")
+    hf_config: str | None = None
+    split: str = "train"
+    input_field: str = "input"
+    output_field: str = "output"
+    weight: float = Field(1.0, gt=0, description="Share of the mix relative to the task's train split (1.0).")
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> "ExtraSource":
+        if (self.path is None) == (self.hf_id is None):
+            raise ValueError("give exactly one of 'path' or 'hf_id'")
+        if self.path is not None and Path(self.path).suffix.lower() not in SOURCE_SUFFIXES:
+            raise ValueError(f"path {self.path!r}: unsupported format (use {', '.join(SOURCE_SUFFIXES)})")
+        return self
+
+    @property
+    def name(self) -> str:
+        return self.path or f"hf:{self.hf_id}" + (f"/{self.hf_config}" if self.hf_config else "") + f":{self.split}"
+
+
+class Filters(_Strict):
+    min_input_chars: int | None = Field(None, ge=0)
+    max_input_chars: int | None = Field(None, ge=1)
+    min_output_chars: int | None = Field(None, ge=0)
+    max_output_chars: int | None = Field(None, ge=1)
+    regex_include: str | None = Field(None, description="Keep only inputs matching this (re.search).")
+    regex_exclude: str | None = Field(None, description="Drop inputs matching this (re.search).")
+    max_symbol_ratio: float | None = Field(None, ge=0, le=1)
+    drop_empty_output: bool = False
+
+    @field_validator("regex_include", "regex_exclude")
+    @classmethod
+    def _compiles(cls, v: str | None) -> str | None:
+        try:
+            return v if v is None else re.compile(v).pattern
+        except re.error as err:
+            raise ValueError(f"not a valid regular expression: {err}") from None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Filters":
+        for side in ("input", "output"):
+            lo, hi = getattr(self, f"min_{side}_chars"), getattr(self, f"max_{side}_chars")
+            if lo is not None and hi is not None and lo > hi:
+                raise ValueError(f"min_{side}_chars ({lo}) exceeds max_{side}_chars ({hi})")
+        return self
+
+
+class Synthesis(_Strict):
+    n: int = Field(ge=1, le=100_000, description="How many examples to synthesize or rewrite.")
+    instruction: str = Field(min_length=1, description="What the chat model should produce.")
+
+
+class Recipe(_Strict):
+    """Recipe() is the identity: the task's training split unchanged (bar exact validation/test leaks)."""
+    extra_sources: list[ExtraSource] = Field(default_factory=list)
+    filters: Filters = Field(default_factory=Filters)
+    dedup: Literal["none", "exact", "near"] = "none"
+    near_threshold: float = Field(0.8, ge=0.5, le=1, description="Jaccard on character 5-gram shingles "
+                                  "(below 0.5 is not a near-duplicate, and the search slows down).")
+    balance: Literal["none", "downsample", "upsample"] = "none"
+    per_class_cap: int | None = Field(None, ge=1)
+    max_samples: int | None = Field(None, ge=1, description="Cap after mixing; the mixing weights still hold.")
+    seed: int = 0
+    synthesis: Synthesis | None = None
+
+
+def parse_recipe(data: Recipe | dict | None) -> Recipe:
+    """A Recipe from a node's stored dict; raise RecipeError naming each bad field."""
+    if isinstance(data, Recipe):
+        return data
+    if data is None:
+        return Recipe()
+    if not isinstance(data, dict):
+        raise RecipeError(f"invalid recipe: expected a mapping, got {type(data).__name__}")
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as err:
+        raise RecipeError("; ".join(f"recipe field '{'.'.join(map(str, e['loc'])) or '(top level)'}': "
+                                    f"{e['msg'].removeprefix('Value error, ')}" for e in err.errors())) from None
+
+
+def recipe_hash(recipe: Recipe | dict, train_digest: str) -> str:
+    """sha256 of the canonical recipe JSON (defaults included, so {} == Recipe()) and the input data digest."""
+    canonical = json.dumps(parse_recipe(recipe).model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(f"v{RECIPE_VERSION}\n{canonical}\n{train_digest}".encode()).hexdigest()
+
+
+def read_table(path: Path) -> list[dict]:
+    """Rows of a .jsonl/.json/.csv file (the task loader's reader) or of a .parquet file (pyarrow, lazily)."""
+    if path.suffix.lower() == ".parquet":
+        if not path.is_file():
+            raise DataError(f"data file not found: {path}")
+        import pyarrow.parquet as pq
+        return pq.read_table(path).to_pylist()
+    return _read_rows(path)
+
+
+def _load_hf(hf_id: str, config: str | None, split: str) -> list[dict]:
+    """Only imported and called when a recipe names an hf_id: most runs never touch the network or `datasets`."""
+    try:
+        from datasets import load_dataset
+    except ImportError:
+        raise DataError(f"recipe source {hf_id!r} needs the 'datasets' package (pip install datasets)") from None
+    return list(load_dataset(hf_id, config, split=split))
+
+
+def load_source(source: ExtraSource, base_dir: str = "") -> list[dict]:
+    """An extra source's rows mapped to {"input", "output"} records."""
+    if source.hf_id:
+        rows = _load_hf(source.hf_id, source.hf_config, source.split)
+    else:
+        p = Path(source.path)
+        rows = read_table(p if p.is_absolute() else Path(base_dir or ".") / p)
+    for field in (source.input_field, source.output_field):
+        if rows and field not in rows[0]:
+            raise DataError(f"{source.name}: missing column {field!r} (has: {', '.join(map(str, rows[0]))})")
+    text = lambda v: "" if v is None else str(v)  # noqa: E731  (None would otherwise become "None")
+    return [{"input": text(r[source.input_field]), "output": text(r[source.output_field])} for r in rows]
+
+
+def _records(rows: list, where: str) -> list[dict]:
+    """Fresh {"input", "output"} dicts: operators track records by identity, and extra keys are not kept."""
+    out = []
+    for r in rows:
+        if not isinstance(r, dict) or not isinstance(r.get("input"), str) or not isinstance(r.get("output"), str):
+            raise DataError(f"{where}: expected {{'input': str, 'output': str}} records, got {str(r)[:80]}")
+        out.append({"input": r["input"], "output": r["output"]})
+    return out
+
+
+def apply_recipe(train: list[dict], recipe: Recipe | dict | None, holdout_inputs: list[str],
+                 load_source: Callable[[ExtraSource, str], list[dict]] = load_source,
+                 synthesize: Callable[[list[dict], Synthesis], list[dict]] | None = None,
+                 base_dir: str = "") -> tuple[list[dict], dict]:
+    """The recipe's training records and JSON-able per-step counts.
+
+    Order: synthesize (into the task's own source) -> per source filter + leak drop -> dedup across all
+    sources (the task's own examples win) -> weighted mix + max_samples -> class balance -> max_samples again.
+    """
+    recipe = parse_recipe(recipe)
+    own = _records(train, "train split")
+    stats: dict[str, Any] = {"version": RECIPE_VERSION, "train_in": len(own)}
+
+    synth = {"status": "none"}
+    if recipe.synthesis is not None and synthesize is None:
+        # Never fake it: the record says it did not happen, and why.
+        synth = {"status": "skipped", "reason": "no chat model configured", "requested": recipe.synthesis.n}
+    elif recipe.synthesis is not None:
+        made = _records(synthesize(list(own), recipe.synthesis), "synthesized examples")[:recipe.synthesis.n]
+        own += made  # synthesized text still passes the filters, leak and dedup checks below
+        synth = {"status": "applied", "requested": recipe.synthesis.n, "added": len(made)}
+    stats["synthesis"] = synth
+
+    sources = [("train", 1.0, own)]
+    sources += [(s.name, s.weight, _records(load_source(s, base_dir), s.name)) for s in recipe.extra_sources]
+    near = recipe.near_threshold if recipe.dedup == "near" else None
+    per_source, cleaned, filter_totals = [], [], {}
+    for name, weight, recs in sources:
+        kept, f_rep = ops.filter_records(recs, **recipe.filters.model_dump())
+        kept, l_rep = ops.drop_leaks(kept, holdout_inputs, near)
+        for k, v in f_rep.items():
+            filter_totals[k] = filter_totals.get(k, 0) + v
+        per_source.append({"name": name, "weight": weight, "loaded": len(recs), "filtered": f_rep["dropped"],
+                           "leaked": l_rep["dropped"]})
+        cleaned.append(kept)
+    stats["filter"] = filter_totals
+    stats["leaks"] = {"dropped": sum(s["leaked"] for s in per_source), "near": near is not None}
+
+    # Dedup over the concatenation, in source order, then split back by identity.
+    flat = [r for recs in cleaned for r in recs]
+    if recipe.dedup == "exact":
+        flat, _ = ops.dedup_exact(flat)
+    elif recipe.dedup == "near":
+        flat, _ = ops.dedup_near(flat, recipe.near_threshold)
+    alive = {id(r) for r in flat}
+    for i, recs in enumerate(cleaned):
+        cleaned[i] = [r for r in recs if id(r) in alive]
+        per_source[i]["duplicates"] = len(recs) - len(cleaned[i])
+    stats["dedup"] = {"mode": recipe.dedup, "dropped": sum(s["duplicates"] for s in per_source)}
+
+    mixed, m_rep = ops.mix_sources([(recs, w) for recs, (_, w, _) in zip(cleaned, sources)],
+                                   recipe.max_samples, recipe.seed)
+    for s, n in zip(per_source, m_rep["taken"]):
+        s["taken"] = n
+    stats["sources"] = per_source
+    stats["mix"] = {"taken": len(mixed), "repeated": m_rep["repeated"], "dropped": m_rep["dropped"]}
+
+    out, b_rep = ops.balance_classes(mixed, recipe.balance, recipe.per_class_cap, recipe.seed)
+    stats["balance"] = {"mode": recipe.balance, **b_rep}
+    out, c_rep = ops.sample_cap(out, recipe.max_samples, recipe.seed)  # upsampling may pass the cap again
+    stats["cap"] = {"max_samples": recipe.max_samples, **c_rep}
+    stats["train_out"] = len(out)
+    return [dict(r) for r in out], stats
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write to a temp file beside path, then os.replace: readers never see a half-written cache file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def prepare_train_file(train_path: str | Path, recipe: Recipe | dict | None, holdout_paths: list[str | Path],
+                       cache_dir: str | Path, *, base_dir: str = "",
+                       synthesize: Callable[[list[dict], Synthesis], list[dict]] | None = None) -> tuple[str, dict]:
+    """Write (or reuse) <cache_dir>/datasets/<hash>.jsonl for this recipe; return its path and the stats.
+
+    The hash covers the recipe, the train and holdout files (leak removal depends on them), local extra
+    sources, and whether synthesis can run, so a skipped-synthesis file is not reused once a model exists.
+    A cache hit runs no operator and returns the stored stats with "cached": True.
+    """
+    recipe = parse_recipe(recipe)
+    parts = [file_digest(train_path)] + [file_digest(p) for p in holdout_paths]
+    for s in recipe.extra_sources:
+        if s.path:
+            p = Path(s.path)
+            parts.append(file_digest(p if p.is_absolute() else Path(base_dir or ".") / p))
+    parts.append("synth" if recipe.synthesis is not None and synthesize is not None else "nosynth")
+    key = recipe_hash(recipe, ":".join(parts))
+    out_dir = Path(cache_dir) / "datasets"
+    path, stats_path = out_dir / f"{key}.jsonl", out_dir / f"{key}.stats.json"
+    if path.is_file() and stats_path.is_file():
+        stats = json.loads(stats_path.read_text(encoding="utf-8"))
+        return str(path), {**stats, "cached": True}
+
+    train = _records(read_table(Path(train_path)), str(train_path))
+    holdout = [r["input"] for p in holdout_paths for r in _records(read_table(Path(p)), str(p))]
+    records, stats = apply_recipe(train, recipe, holdout, synthesize=synthesize, base_dir=base_dir)
+    stats["hash"] = key
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    _write_atomic(stats_path, json.dumps(stats, ensure_ascii=False, sort_keys=True, indent=1))  # written last
+    return str(path), {**stats, "cached": False}
