@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--layer-fraction", type=float, default=1.0)
+    parser.add_argument("--out", help="also write the JSON report to this file")
     parser.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "trex"))
     args = parser.parse_args(argv)
     cfg = {"lr": 1e-3, "epochs": args.epochs, "lora_r": 8, "lora_alpha": 16, "batch_size": args.batch_size,
@@ -109,6 +110,8 @@ def main(argv: list[str] | None = None) -> dict:
     report = {"config": cfg, "plain_trainer": plain, "trex": trex,
               "ratio_tokens_per_s": round(trex["tokens_per_s"] / plain["tokens_per_s"], 3)}
     print(json.dumps(report, indent=2))
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=2))
     return report
 
 

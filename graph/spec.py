@@ -56,7 +56,17 @@ class TaskSpec(_Strict):
                               "generate freely and compare the text. Generation tasks always generate.")
     splits: Splits = Splits()
     budget: Budget = Budget()
+    recipe: dict[str, Any] | None = Field(
+        None, description="Data recipe applied to the training split of every trial (tools.recipes.Recipe): "
+                          "extra sources with weights, filters, dedup, class balancing, sample cap.")
     base_dir: str = Field("", description="Directory that relative data paths are read from.")
+
+    @field_validator("recipe")
+    @classmethod
+    def _valid_recipe(cls, v: dict | None) -> dict | None:
+        from tools.recipes import parse_recipe
+
+        return None if v is None else parse_recipe(v).model_dump(exclude_defaults=True)
 
     @field_validator("name")
     @classmethod

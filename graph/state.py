@@ -17,6 +17,7 @@ class TrialConfig(TypedDict, total=False):
     template: str  # "chat" (the base model's chat template) or "plain"
     seed: int
     method: str  # lora (default) | qlora | full
+    recipe: dict[str, Any]  # data-recipe changes on top of the task's recipe (tools.recipes.Recipe fields)
     warm_start: bool  # start from the parent's best adapter and train only this trial's epochs on top
 
 

@@ -14,7 +14,7 @@ from tools.trial_jobs import run_training
 
 # What a trial's result keeps of its training job (the accounting the report and the Researcher read).
 TRAIN_FIELDS = ("loss_curve", "val_loss", "steps", "tokens", "train_examples", "train_s", "wall_s", "peak_memory_mb",
-                "peak_gpu_memory_mb", "tokens_per_s", "gpu_hours", "backend", "method", "device", "warm_start_from")
+                "peak_gpu_memory_mb", "tokens_per_s", "gpu_hours", "backend", "method", "device", "warm_start_from", "recipe_stats")
 
 
 def warm_start_source(tree: dict, node: Node, cfg: dict) -> tuple[str, str] | str | None:

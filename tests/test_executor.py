@@ -109,3 +109,32 @@ def test_classification_can_be_scored_by_generation(prepared, context, tiny_task
     assert out["status"] == "ok" and out["n"] == 6
     # A random tiny model generates free text, not label strings: generation scoring shows it.
     assert all(b["prediction"] not in spec.labels for b in out["bad_cases"])
+
+
+def test_a_trial_trains_on_what_its_data_recipe_makes(prepared, context):
+    spec, data = prepared
+    cfg = {**BASE_CFG, "recipe": {"balance": "downsample", "per_class_cap": 2}}
+    out = trial_jobs.run_training(spec, data, cfg, context)
+    assert out["status"] == "ok"
+    assert out["recipe_stats"]["train_out"] == 6 and out["train_examples"] == 6  # 3 labels x 2
+    assert out["recipe_stats"]["balance"]["classes"] == {"balance": 2, "card_lost": 2, "loan": 2}
+
+
+def test_recipes_that_yield_the_same_data_are_one_trial(prepared, context, monkeypatch):
+    spec, data = prepared
+    first = trial_jobs.run_training(spec, data, BASE_CFG, context)
+    monkeypatch.setattr(trial_jobs, "run_job", lambda *a, **k: pytest.fail("trained the same data twice"))
+    # The split has no duplicates already: exact dedup changes nothing, so nothing new to train.
+    same = trial_jobs.run_training(spec, data, {**BASE_CFG, "recipe": {"dedup": "exact"}}, context)
+    assert same["cached"] is True and same["key"] == first["key"]
+
+
+def test_a_recipe_that_cannot_run_is_a_failed_trial(prepared, context):
+    spec, data = prepared
+    bad = trial_jobs.run_training(spec, data, {**BASE_CFG, "recipe": {"filters": {"min_input_chars": 10_000}}},
+                                  context)
+    assert bad["status"] == "failed" and bad["failure"] == "data" and "no training examples" in bad["error"]
+    missing = trial_jobs.run_training(
+        spec, data, {**BASE_CFG, "recipe": {"extra_sources": [{"path": "/nonexistent.jsonl", "input_field": "text",
+                                                                 "output_field": "intent"}]}}, context)
+    assert missing["status"] == "failed" and missing["failure"] == "data"

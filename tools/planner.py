@@ -3,6 +3,7 @@ guided by the parent's result and diagnosis, what its siblings tried, and the ef
 Seeded and reproducible."""
 from __future__ import annotations
 
+import json
 import random
 
 from graph.state import Node, TrialConfig
@@ -16,16 +17,21 @@ GRID: dict[str, list] = {
     "batch_size": [4, 8, 16, 32],
     "layer_fraction": [0.25, 0.5, 1.0],  # top share of layers adapted; lower = cheaper steps on a CPU
     "template": ["chat", "plain"],
+    # Data-recipe variants (tools.recipes.Recipe fields) on top of the task's own recipe. A variant that
+    # yields the same training data as another is one trial to the cache: it costs nothing to try.
+    "recipe": [{}, {"dedup": "near"}, {"balance": "upsample"}, {"balance": "downsample"}],
 }
+CATEGORICAL = ("template", "recipe", "warm_start")  # moves cycle through these; they have no "up"
 DEFAULTS = {"lr": 1e-3, "epochs": 2, "lora_r": 8, "batch_size": 8, "layer_fraction": 0.5, "template": "chat"}
-HYPER = ("lr", "epochs", "lora_r", "batch_size", "max_samples", "layer_fraction", "template", "warm_start")
+HYPER = ("lr", "epochs", "lora_r", "batch_size", "max_samples", "layer_fraction", "template", "recipe", "warm_start")
 
 # Which moves a diagnosis argues for: (dimension, direction) -> prior weight.
 DIAGNOSIS_PRIORS = {
     "underfitting": {("lr", 1): 1.0, ("epochs", 1): 1.0, ("layer_fraction", 1): 0.6, ("max_samples", 1): 0.5},
-    "no_gain": {("lr", 1): 1.0, ("epochs", 1): 0.8, ("layer_fraction", 1): 0.5, ("template", 1): 0.4,
+    "no_gain": {("lr", 1): 1.0, ("epochs", 1): 0.8, ("layer_fraction", 1): 0.5, ("template", 1): 0.4, ("recipe", 1): 0.3,
                 ("max_samples", 1): 0.5},
-    "overfitting": {("epochs", -1): 1.0, ("lr", -1): 0.7, ("lora_r", -1): 0.4, ("max_samples", 1): 0.6},
+    "overfitting": {("epochs", -1): 1.0, ("lr", -1): 0.7, ("lora_r", -1): 0.4, ("max_samples", 1): 0.6,
+                    ("recipe", 1): 0.3},
     "diverged": {("lr", -1): 1.5, ("batch_size", 1): 0.5},
     "improving": {("epochs", 1): 0.5, ("lr", 1): 0.3, ("max_samples", 1): 0.3, ("warm_start", 1): 0.4},
 }
@@ -43,8 +49,17 @@ def default_config(max_train: int, seed: int) -> TrialConfig:
     return TrialConfig(**cfg)
 
 
+def value(cfg: dict, dim: str):
+    """A config's value on one dimension, with absent categorical values at their default."""
+    if dim == "warm_start":
+        return bool(cfg.get(dim))
+    if dim == "recipe":
+        return cfg.get(dim) or {}
+    return cfg.get(dim)
+
+
 def hyper_key(cfg: dict) -> tuple:
-    return tuple(bool(cfg.get(k)) if k == "warm_start" else cfg.get(k) for k in HYPER)
+    return tuple(json.dumps(value(cfg, k), sort_keys=True) if k == "recipe" else value(cfg, k) for k in HYPER)
 
 
 def trial_key(cfg: dict, parent_id: str | None) -> tuple:
@@ -68,12 +83,13 @@ def move(cfg: TrialConfig, dim: str, direction: int, max_train: int) -> TrialCon
         return continue_training(cfg) if direction > 0 else None
     cfg = TrialConfig(**{**cfg, "warm_start": False})
     grid = _grid_for(dim, max_train)
-    value = cfg.get(dim)
-    idx = grid.index(value) if value in grid else min(range(len(grid)), key=lambda i: abs(grid[i] - value)) \
-        if not isinstance(value, str) else 0
-    new = idx + direction
-    if dim == "template":
+    current = value(cfg, dim)
+    if dim in CATEGORICAL:  # no order: step to the next choice
+        idx = grid.index(current) if current in grid else 0
         new = (idx + 1) % len(grid)
+    else:
+        idx = grid.index(current) if current in grid else min(range(len(grid)), key=lambda i: abs(grid[i] - current))
+        new = idx + direction
     if not 0 <= new < len(grid) or new == idx:
         return None
     out = TrialConfig(**{**cfg, dim: grid[new]})
@@ -105,8 +121,8 @@ def observed_effects(tree: dict[str, Node], max_train: int) -> dict[tuple[str, i
                 continue
             delta = res["score"] - parent["score"]
             for dim in HYPER:
-                if trial.get(dim) != base_cfg.get(dim):
-                    direction = 1 if dim in ("template", "warm_start") or (trial[dim] > base_cfg[dim]) else -1
+                if value(trial, dim) != value(base_cfg, dim):
+                    direction = 1 if dim in CATEGORICAL or (trial[dim] > base_cfg[dim]) else -1
                     effects[(dim, direction)] = effects.get((dim, direction), 0.0) + delta
     return effects
 
@@ -135,7 +151,7 @@ def propose(tree: dict[str, Node], parent_id: str, k: int, max_train: int, seed:
     sign = 1 if higher_is_better else -1
     candidates = []
     for dim in HYPER:
-        for direction in (1, -1) if dim not in ("template", "warm_start") else (1,):
+        for direction in (1, -1) if dim not in CATEGORICAL else (1,):
             if dim == "warm_start" and not trained_anchor:
                 continue  # nothing to warm-start from
             cfg = move(anchor, dim, direction, max_train)

@@ -6,7 +6,8 @@ from pathlib import Path
 from graph.context import Context
 from graph.spec import TaskSpec
 from memory.trial_cache import TrialCache, cache_key
-from tools.datasets import file_digest
+from tools.datasets import DataError, file_digest
+from tools.recipes import RecipeError, prepare_train_file
 from tools.trial_runner import run_job
 
 
@@ -19,12 +20,32 @@ def _hyper(cfg: dict) -> dict:
     return {k: v for k, v in cfg.items() if k != "id"}
 
 
-def train_key(spec: TaskSpec, data: dict, cfg: dict, init_key: str | None = None) -> str:
-    """Everything that determines a trained adapter: base model, data, task, hyper-parameters, seed, the
-    adapter it warm-started from, and (inside cache_key) the backend's code version."""
+def effective_recipe(spec: TaskSpec, cfg: dict) -> dict:
+    """The task's own recipe with the trial's changes on top."""
+    return {**(spec.recipe or {}), **(cfg.get("recipe") or {})}
+
+
+def training_data(spec: TaskSpec, data: dict, cfg: dict, ctx: Context) -> tuple[str, dict | None]:
+    """The training file this trial reads: the run's train split, or what its recipe makes of it (cached by
+    recipe hash, shared by trials and runs). Raises DataError/RecipeError for a recipe that cannot run."""
+    recipe = effective_recipe(spec, cfg)
+    if not recipe:
+        return data["paths"]["train"], None
+    path, stats = prepare_train_file(data["paths"]["train"], recipe, [data["paths"]["val"], data["paths"]["test"]],
+                                     ctx.cache_dir, base_dir=spec.base_dir)
+    if not stats.get("train_out"):
+        raise DataError("the data recipe left no training examples")
+    return path, stats
+
+
+def train_key(spec: TaskSpec, data: dict, cfg: dict, init_key: str | None = None, train_path: str | None = None) -> str:
+    """Everything that determines a trained adapter: base model, the training data actually used (so two
+    recipes that yield the same data are one trial), task, hyper-parameters, seed, the adapter it
+    warm-started from, and (inside cache_key) the backend's code version."""
+    hyper = {k: v for k, v in _hyper(cfg).items() if k != "recipe"}
     return cache_key("train", {"base_model": spec.base_model, "task": task_payload(spec, data["labels"]),
-                               "train": file_digest(data["paths"]["train"]), "val": file_digest(data["paths"]["val"]),
-                               "config": _hyper(cfg), "init": init_key})
+                               "train": file_digest(train_path or data["paths"]["train"]),
+                               "val": file_digest(data["paths"]["val"]), "config": hyper, "init": init_key})
 
 
 def eval_key(spec: TaskSpec, data: dict, cfg: dict, train_id: str, split: str, max_examples: int | None) -> str:
@@ -42,13 +63,17 @@ def run_training(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init: tupl
     The training job also scores the validation split while its model is loaded; that score goes into
     the cache under the evaluation's key, so the evaluate step finds it there."""
     cache = TrialCache(ctx.cache_dir)
-    key = train_key(spec, data, cfg, init[1] if init else None)
+    try:
+        train_path, recipe_stats = training_data(spec, data, cfg, ctx)
+    except (DataError, RecipeError, OSError) as err:  # a recipe that cannot run is a failed trial, not a crash
+        return {"status": "failed", "failure": "data", "error": f"data recipe: {err}", "cached": False, "key": ""}
+    key = train_key(spec, data, cfg, init[1] if init else None, train_path)
     hit = cache.get(key)
     if hit and Path(hit.get("adapter", "")).is_dir():
-        return {**hit, "cached": True, "key": key}
+        return {**hit, "cached": True, "key": key, "recipe_stats": recipe_stats}
     job = {"mode": "train", "base_model": spec.base_model, "cache_dir": ctx.cache_dir, "device": ctx.device,
            "task": task_payload(spec, data["labels"]), "config": _hyper(cfg),
-           "train_path": data["paths"]["train"], "val_path": data["paths"]["val"],
+           "train_path": train_path, "val_path": data["paths"]["val"],
            "score": {"eval_path": data["paths"]["val"], "max_examples": ctx.max_eval_examples},
            "backend": ctx.backend, "memory_mb": ctx.trial_memory_mb, "init_adapter": init[0] if init else None}
     result = run_job(job, Path(ctx.cache_dir) / "adapters" / key, ctx.trial_timeout_s)
@@ -56,7 +81,7 @@ def run_training(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init: tupl
     if val_eval:
         cache.put(eval_key(spec, data, cfg, key, "val", ctx.max_eval_examples), val_eval)
     cache.put(key, result)
-    return {**result, "cached": False, "key": key}
+    return {**result, "cached": False, "key": key, "recipe_stats": recipe_stats}
 
 
 def run_scoring(spec: TaskSpec, data: dict, cfg: dict, adapter: str | None, train_id: str, split: str,
