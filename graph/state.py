@@ -74,3 +74,7 @@ class State:
     accounting: dict[str, Any] = field(default_factory=dict)  # wall time, tokens, GPU-hours, peak memory so far
     final: dict[str, Any] = field(default_factory=dict)  # test-split scores of the best node vs base
     report_path: str = ""
+    research: dict[str, Any] = field(default_factory=dict)  # literature notes with sources, candidate datasets
+    insights: list[dict[str, Any]] = field(default_factory=list)  # lessons distilled in this run, with metadata
+    llm: dict[str, Any] = field(default_factory=dict)  # chat-model calls, tokens, spend, which steps fell back
+    feedback: list[str] = field(default_factory=list)  # human notes (rejected plans) the planner must honour
