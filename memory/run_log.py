@@ -5,6 +5,8 @@ import json
 import time
 from pathlib import Path
 
+from tools.redact import redact_obj
+
 
 def log_event(run_dir: str, event: str, **fields) -> None:
     if not run_dir:
@@ -12,7 +14,8 @@ def log_event(run_dir: str, event: str, **fields) -> None:
     path = Path(run_dir) / "events.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as f:
-        f.write(json.dumps({"t": round(time.time(), 3), "event": event, **fields}) + "\n")
+        # Errors logged here may quote a key: the log is an artefact, so it is scrubbed.
+        f.write(json.dumps({"t": round(time.time(), 3), "event": event, **redact_obj(fields)}) + "\n")
 
 
 def read_events(run_dir: str | Path) -> list[dict]:

@@ -1,0 +1,37 @@
+"""After each round: distil 1-3 lessons from the round and write them to the shared insight store, where later
+rounds and later runs (of any task) retrieve them. A store failure is recorded on the lessons; the run goes on."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from langgraph.runtime import Runtime
+
+from graph.context import Context
+from graph.state import State
+from memory.insight_store import insight_id, open_context_store
+from memory.run_log import log_event
+from tools.insights import distill
+
+
+def distill_insights(state: State, runtime: Runtime[Context]) -> dict:
+    try:
+        lessons = distill(state.tree, state.current, state.task, Path(state.run_dir).name)
+    except Exception as err:  # noqa: BLE001 - a bad lesson must not stop the search
+        failure = {"node_id": state.current, "error": f"distill: {type(err).__name__}: {err}"[:300]}
+        log_event(state.run_dir, "insights", node=state.current, error=failure["error"])
+        return {"insights": state.insights + [failure]}
+    if not lessons:
+        return {}
+    for lesson in lessons:
+        lesson["metadata"]["run_dir"] = state.run_dir
+        lesson["id"] = insight_id(lesson)
+    try:
+        open_context_store(runtime.context).add_insights(lessons)
+        for lesson in lessons:
+            lesson["stored"] = True
+    except Exception as err:  # noqa: BLE001 - kept in the state and the report even when the store is down
+        for lesson in lessons:
+            lesson.update(stored=False, store_error=f"{type(err).__name__}: {err}"[:300])
+    log_event(state.run_dir, "insights", node=state.current, texts=[l["text"] for l in lessons],
+              stored=all(l["stored"] for l in lessons))
+    return {"insights": state.insights + lessons}

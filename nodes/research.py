@@ -1,0 +1,34 @@
+"""Round 0 of the Researcher, after the requirement: literature notes with sources and candidate datasets.
+Offline: the shipped corpus (retrieved from the Chroma store) and the local dataset catalog; online
+(Context.online): arXiv, Tavily with TAVILY_API_KEY, and the Hugging Face Hub. A failure is recorded."""
+from __future__ import annotations
+
+import time
+
+from langgraph.runtime import Runtime
+
+from graph.context import Context
+from graph.state import State
+from memory.insight_store import open_context_store
+from memory.run_log import log_event
+from tools.dataset_search import candidate_datasets
+from tools.literature import research_notes
+
+
+def research(state: State, runtime: Runtime[Context]) -> dict:
+    ctx = runtime.context
+    start = time.time()
+    errors: list[str] = []
+    store = None
+    try:
+        store = open_context_store(ctx)
+    except Exception as err:  # noqa: BLE001 - research without a store still searches online / lists datasets
+        errors.append(f"insight store: {type(err).__name__}: {err}"[:300])
+    lit = research_notes(state.requirement, state.task.get("goal", ""), store=store, online=ctx.online)
+    datasets, ds_errors = candidate_datasets(state.task, online=ctx.online)
+    found = {"notes": lit["notes"], "datasets": datasets, "source": lit["source"],
+             "errors": errors + lit["errors"] + ds_errors, "online": ctx.online,
+             "wall_s": round(time.time() - start, 2)}
+    log_event(state.run_dir, "research", source=found["source"], notes=len(found["notes"]),
+              datasets=len(datasets), errors=found["errors"], wall_s=found["wall_s"])
+    return {"research": found}

@@ -1,0 +1,159 @@
+"""Rule-based distillation of a round into 1-3 short, falsifiable lessons (no LLM needed).
+
+distill(tree, node_id, task) -> [{"text", "metadata"}]: the same signature an LLM-written distiller can take.
+Lessons compare trials of the round that differ in one hyper-parameter, the round against its parent, and
+record failures (a divergence bounds the usable learning rate).
+"""
+from __future__ import annotations
+
+import json
+import time
+
+from graph.state import Node
+from tools.metrics import get_metric
+
+# The trial settings a lesson can name; lora_alpha follows lora_r unless it was set on its own.
+PARAMS = ("lr", "epochs", "lora_r", "batch_size", "max_samples", "layer_fraction", "template", "method",
+          "recipe", "warm_start", "lora_alpha")
+MAX_LESSONS = 3
+
+
+def fmt(param: str, val) -> str:
+    if param == "lr" and isinstance(val, (int, float)):
+        mant, exp = f"{val:.0e}".split("e")
+        return f"{mant}e{int(exp)}"
+    if param == "recipe":
+        return json.dumps(val or {}, sort_keys=True).replace('"', "") if val else "{task recipe}"
+    if param == "warm_start":
+        return "warm start" if val else "cold start"
+    return str(val)
+
+
+def _val(cfg: dict, param: str):
+    if param == "recipe":
+        return cfg.get("recipe") or {}
+    if param == "warm_start":
+        return bool(cfg.get("warm_start"))
+    if param == "method":
+        return cfg.get("method") or "lora"
+    return cfg.get(param)
+
+
+def differing(a: dict, b: dict) -> list[str]:
+    diff = [p for p in PARAMS if _val(a, p) != _val(b, p)]
+    if "lora_r" in diff and "lora_alpha" in diff and _ratio(a) == _ratio(b):
+        diff.remove("lora_alpha")  # alpha moved with the rank (alpha = c * r): one change, not two
+    return diff
+
+
+def _ratio(cfg: dict):
+    return (cfg.get("lora_alpha") or 0) / cfg["lora_r"] if cfg.get("lora_r") else None
+
+
+def _label(param: str, cfg: dict) -> str:
+    return fmt(param, _val(cfg, param)) if param in ("warm_start",) else f"{param} {fmt(param, _val(cfg, param))}"
+
+
+def _setting(cfg: dict, skip: list[str]) -> str:
+    """The shared context of a comparison: the main settings the two trials had in common."""
+    keep = [p for p in ("lr", "lora_r", "epochs") if p not in skip and _val(cfg, p) is not None]
+    return ", ".join(f"{p} {fmt(p, _val(cfg, p))}" for p in keep)
+
+
+def _ok_trials(node: Node) -> list[tuple[dict, dict]]:
+    results = node.get("results", {})
+    return [(cfg, results[cfg["id"]]) for cfg in node.get("trials", [])
+            if results.get(cfg["id"], {}).get("status") == "ok" and "score" in results[cfg["id"]]]
+
+
+def _lesson(text: str, kind: str, delta: float | None, node: Node, ctx: dict, **extra) -> dict:
+    return {"text": text, "metadata": {**ctx, "kind": kind, "delta": None if delta is None else round(delta, 4),
+                                       "node_id": node["id"], "round": node.get("round", 0), **extra}}
+
+
+def _within_round(node: Node, ctx: dict, higher: bool, prefix: str) -> list[dict]:
+    """The pair of successful trials that differ in one setting with the largest score gap."""
+    ok = _ok_trials(node)
+    best = None
+    for i, (a, ra) in enumerate(ok):
+        for b, rb in ok[i + 1:]:
+            diff = differing(a, b)
+            if len(diff) != 1 or ra["score"] == rb["score"]:
+                continue
+            gap = abs(ra["score"] - rb["score"])
+            if best is None or gap > best[0]:
+                best = (gap, diff[0], a, ra, b, rb)
+    if best is None:
+        return []
+    _, param, a, ra, b, rb = best
+    win, lose, rw, rl = (a, b, ra, rb) if (ra["score"] > rb["score"]) == higher else (b, a, rb, ra)
+    delta = rw["score"] - rl["score"]
+    where = _setting(win, [param])
+    text = (f"{prefix}, {_label(param, win)} beat {_label(param, lose)}{' at ' + where if where else ''}: "
+            f"{delta:+.3f} {ctx['metric']} (node {node['id']}, trials {win['id']} vs {lose['id']})")
+    return [_lesson(text, "one_change", delta, node, ctx, param=param, better=fmt(param, _val(win, param)),
+                    worse=fmt(param, _val(lose, param)))]
+
+
+def _against_parent(tree: dict[str, Node], node: Node, ctx: dict, higher: bool, prefix: str) -> list[dict]:
+    parent = tree.get(node.get("parent") or "")
+    if not parent or node.get("failed") or parent.get("score") is None or node.get("score") is None:
+        return []
+    results = node.get("results", {})
+    best = next((c for c in node.get("trials", []) if c["id"] == node.get("best_trial")), None)
+    pbest = next((c for c in parent.get("trials", []) if c["id"] == parent.get("best_trial")), None)
+    if best is None:
+        return []
+    delta = node["score"] - parent["score"]
+    better = (delta > 0) == higher and delta != 0
+    if pbest is None or not pbest.get("epochs"):
+        change = "LoRA fine-tuning (" + _setting(best, []) + ")"
+        against = "the base model"
+    else:
+        diff = differing(best, pbest)
+        if not diff:
+            return []
+        change = ", ".join(f"{_label(p, pbest)} -> {fmt(p, _val(best, p))}" for p in diff[:3])
+        against = f"its parent {parent['id']}"
+    verb = "improved on" if better else "did not beat"
+    kind = node.get("diagnosis_kind", "")
+    text = (f"{prefix}, {change} {verb} {against}: {ctx['metric']} {parent['score']:.3f} -> {node['score']:.3f} "
+            f"({delta:+.3f}, node {node['id']}{', ' + kind if kind else ''})")
+    val_loss = (results.get(best["id"], {}).get("train") or {}).get("val_loss") or []
+    if len(val_loss) >= 2:
+        text += f"; val loss {val_loss[0]:.3f} -> {val_loss[-1]:.3f}"
+    return [_lesson(text, "vs_parent", delta, node, ctx, parent_id=parent["id"])]
+
+
+def _failures(node: Node, ctx: dict, prefix: str) -> list[dict]:
+    out = []
+    results = node.get("results", {})
+    seen = set()
+    for cfg in node.get("trials", []):
+        res = results.get(cfg["id"], {})
+        kind = res.get("failure")
+        if res.get("status") == "ok" or not kind or kind in seen or kind in ("no_result", "warm_start"):
+            continue
+        seen.add(kind)
+        what = {"diverged": "diverged (loss became NaN/inf)", "oom": "ran out of memory",
+                "timeout": "timed out", "unavailable": "could not run here"}.get(kind, f"failed ({kind})")
+        setting = ", ".join(x for x in (_setting(cfg, []), f"batch {cfg['batch_size']}" if cfg.get("batch_size")
+                                        else "", f"method {cfg['method']}" if cfg.get("method") else "") if x)
+        out.append(_lesson(f"{prefix}, a trial with {setting} {what} (node {node['id']}, trial {cfg['id']})",
+                           "failure", None, node, ctx, failure=kind))
+    return out
+
+
+def distill(tree: dict[str, Node], node_id: str, task: dict, run_id: str = "") -> list[dict]:
+    """1-3 lessons from the round `node_id` of the run on `task` (a TaskSpec dict); [] for the baseline."""
+    node = tree.get(node_id)
+    if not node or node.get("parent") is None or node.get("status") != "evaluated":
+        return []
+    metric = get_metric(task["metric"])
+    ctx = {"task": task["name"], "task_type": task.get("task_type", ""), "base_model": task["base_model"],
+           "metric": task["metric"], "run_id": run_id, "created": round(time.time(), 3)}
+    prefix = f"on {task['name']} with {task['base_model'].split('/')[-1]}"
+    lessons = (_within_round(node, ctx, metric.higher_is_better, prefix)
+               + _against_parent(tree, node, ctx, metric.higher_is_better, prefix)
+               + _failures(node, ctx, prefix))
+    return lessons[:MAX_LESSONS]
