@@ -1,4 +1,9 @@
-"""Plan the next round: K trial configs for a new child of the selected node."""
+"""Plan the next round: K trial configs for a new child of the selected node.
+
+With a chat model (Context.chat_model) the LLM planner proposes them from the condensed memory; the
+built-in planner (tools.planner.propose) plans the round when there is none or the LLM fails, and fills
+any slot the LLM's proposals could not. The node records which planner was used and every bound applied.
+"""
 from __future__ import annotations
 
 from langgraph.runtime import Runtime
@@ -6,16 +11,57 @@ from langgraph.runtime import Runtime
 from graph.context import Context
 from graph.spec import TaskSpec
 from graph.state import Node, State
+from nodes.review_plan import planning_tree, rejected_plans
 from tools.metrics import get_metric
 from tools.planner import propose
 
 
+def retrieved_insights(state: State, stored: list[dict] | None = None) -> list[str]:
+    """Lessons the planner reads: the store's lessons nearest to this node (this run and earlier runs of any
+    task), then this run's latest ones; duplicates once."""
+    texts: list[str] = []
+    for item in [*(stored or []), *(state.insights or [])[-6:]]:
+        text = item.get("text") or item.get("lesson") if isinstance(item, dict) else item
+        if text and str(text) not in texts:
+            texts.append(str(text))
+    return texts[:10]
+
+
+def stored_insights(state: State, ctx: Context) -> list[dict]:
+    """Lessons from the shared insight store for the selected node; [] when the store is unavailable."""
+    from graph.tree import describe
+    from memory.insight_store import open_context_store, relevant_insights
+
+    try:
+        store = open_context_store(ctx)
+    except Exception:  # noqa: BLE001 - planning goes on without the store; distill_insights records the failure
+        return []
+    node = state.tree.get(state.selected)
+    return relevant_insights(store, state.requirement, describe(node) if node else "", k=5)
+
+
 def plan_round(state: State, runtime: Runtime[Context]) -> dict:
+    from tools.config_bounds import model_hidden_size
+    from tools.llm_planner import PlanInput, plan_next_round
+
+    ctx = runtime.context
     spec = TaskSpec.model_validate(state.task)
     max_train = min(spec.budget.max_train_samples, state.data.get("sizes", {}).get("train", spec.budget.max_train_samples))
-    rationale, configs = propose(state.tree, state.selected, spec.budget.configs_per_round, max_train,
-                                 runtime.context.seed, get_metric(spec.metric).higher_is_better)
     round_no = state.round + 1
-    node = Node(id=f"n{round_no}", parent=state.selected, round=round_no, status="planned", rationale=rationale,
-                trials=configs, results={}, visits=0, value=0.0)
-    return {"tree": {node["id"]: node}, "current": node["id"], "round": round_no}
+    # planning_tree: after a human rejected this round's plan, its configs count as tried (nodes/review_plan.py).
+    inputs = PlanInput(tree=planning_tree(state), parent_id=state.selected, k=spec.budget.configs_per_round, max_train=max_train,
+                       seed=ctx.seed, higher_is_better=get_metric(spec.metric).higher_is_better, task=state.task,
+                       requirement=state.requirement, insights=retrieved_insights(state, stored_insights(state, ctx)), feedback=list(state.feedback),
+                       hidden_size=model_hidden_size(spec.base_model, ctx.cache_dir) if ctx.chat_model else None)
+    # `propose` is looked up at call time, so the built-in planner can be swapped (tests do).
+    plan = plan_next_round(inputs, lambda *a: propose(*a), ctx, f"plan_round:{round_no}", state.llm)
+    node = Node(id=f"n{round_no}", parent=state.selected, round=round_no, status="planned", rationale=plan.rationale,
+                trials=plan.configs, results={}, visits=0, value=0.0, planner=plan.source,
+                **rejected_plans(state))
+    if inputs.insights:
+        node["insights_used"] = list(inputs.insights)  # what the planner was shown, for the report and the audit
+    if plan.notes:
+        node["config_notes"] = plan.notes
+    if plan.trial_rationales:
+        node["trial_rationales"] = plan.trial_rationales
+    return {"tree": {node["id"]: node}, "current": node["id"], "round": round_no, "llm": plan.ledger}

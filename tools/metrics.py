@@ -223,12 +223,16 @@ def resolve_metric(name: str) -> Metric:
     """The Metric for a built-in, 'package.module:function[@lower]' or 'hf:<metric_id>[@lower]' name."""
     if name in METRICS:
         return METRICS[name]
+    if name == "llm_judge":  # a chat model scores each example (tools/llm_judge.py); needs TREX_CHAT_MODEL
+        from tools.llm_judge import judge_metric
+
+        return judge_metric()
     if name.startswith("hf:"):
         return _hub(name)
     if ":" in name:
         return _custom(name)
     raise ValueError(f"unknown metric {name!r}; known: {', '.join(sorted(METRICS))} "
-                     "(or 'package.module:function[@lower]', or 'hf:<metric_id>')")
+                     "(or 'package.module:function[@lower]', 'hf:<metric_id>', or 'llm_judge' with a chat model)")
 
 
 def get_metric(name: str) -> Metric:

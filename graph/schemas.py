@@ -1,0 +1,83 @@
+"""Pydantic schemas of every structured LLM answer (used through `with_structured_output`).
+
+Types are kept loose where a value has a safe range (learning rate, epochs, rank...): an out-of-range
+value is clamped or rejected, with a reason, by tools/config_bounds.py, not by the schema, so one bad
+number costs one trial slot instead of the whole plan.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class Constraints(BaseModel):
+    """Limits the fine-tuned model must respect, as far as the task states or implies them."""
+    max_model_params: str | None = Field(None, description="Largest acceptable model size, e.g. '135M', '1B'.")
+    max_latency_ms: float | None = Field(None, description="Largest acceptable latency per example, in ms.")
+    data_licence: str | None = Field(None, description="Licence the training data must allow, e.g. 'commercial use'.")
+    other: list[str] = Field(default_factory=list, description="Any other constraint, one short sentence each.")
+
+
+class Requirement(BaseModel):
+    """The structured requirement derived from the user's free-text goal and the task spec."""
+    task_type: Literal["classification", "generation"]
+    input_format: str = Field(description="What one input looks like.")
+    output_format: str = Field(description="What one output must look like.")
+    metric: str = Field(description="The metric the task is scored by.")
+    direction: Literal["higher", "lower"] = Field(description="Whether a higher or a lower metric value is better.")
+    constraints: Constraints = Field(default_factory=Constraints)
+    success_criterion: str = Field(description="When the fine-tuning counts as a success, measurably.")
+    risks: list[str] = Field(default_factory=list, description="What could make the fine-tuning fail or mislead.")
+
+
+class TrialProposal(BaseModel):
+    """One trial configuration. A field left out keeps the value of the anchor (the parent's best trial,
+    or the default recipe when nothing is trained yet)."""
+    lr: float | None = Field(None, description="Learning rate, e.g. 1e-3 (LoRA on a small model: 1e-4 .. 5e-3).")
+    epochs: int | None = Field(None, description="Training epochs (with warm_start: epochs on top of the parent).")
+    lora_r: int | None = Field(None, description="LoRA rank, e.g. 4, 8, 16, 32, 64.")
+    lora_alpha: int | None = Field(None, description="LoRA alpha; usually 2 x lora_r.")
+    batch_size: int | None = Field(None, description="Examples per optimizer step.")
+    max_samples: int | None = Field(None, description="Training examples used at most.")
+    layer_fraction: float | None = Field(None, description="Top share of decoder layers that get LoRA (0.25, 0.5, 1.0).")
+    template: Literal["chat", "plain"] | None = Field(None, description="Prompt format: the model's chat template or plain text.")
+    method: str | None = Field(None, description="lora (default), qlora (CUDA GPU only) or full.")
+    recipe: dict[str, Any] | None = Field(
+        None, description="Data-recipe changes on top of the task's recipe, e.g. {\"dedup\": \"near\"}, "
+                          "{\"balance\": \"upsample\"}, {\"filters\": {\"min_input_chars\": 5}}, {\"max_samples\": 500}.")
+    warm_start: bool = Field(False, description="Continue training the parent's best adapter (keeps its rank and layers).")
+    rationale: str = Field(description="Why this trial, in one or two sentences: the hypothesis it tests.")
+
+
+class RoundPlan(BaseModel):
+    """The next round of the search: a few trial configurations for a new child of the selected node."""
+    rationale: str = Field(description="What this round tests and why, given the memory.")
+    trials: list[TrialProposal] = Field(min_length=1, description="The trial configurations, each a different idea.")
+
+
+class Lesson(BaseModel):
+    lesson: str = Field(description="A short, falsifiable lesson, e.g. 'on bank_intents, lr 2e-4 beat 5e-5 at r=16: +3.1 acc'.")
+    evidence: str = Field("", description="The nodes/trials and numbers that support it.")
+    metric_delta: float | None = Field(None, description="The metric change the lesson is about, when there is one.")
+
+
+class Lessons(BaseModel):
+    """What the last round taught, for the insight store."""
+    lessons: list[Lesson] = Field(min_length=1, max_length=3)
+
+
+class Score(BaseModel):
+    """A judge's score of one prediction against its reference."""
+    score: float = Field(ge=0.0, le=1.0, description="0 = wrong or useless, 1 = as good as the reference.")
+    reason: str = Field("", description="One sentence.")
+
+
+class Example(BaseModel):
+    input: str
+    output: str
+
+
+class SyntheticExamples(BaseModel):
+    """New training examples written by the chat model."""
+    examples: list[Example] = Field(min_length=1)

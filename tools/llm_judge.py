@@ -1,0 +1,63 @@
+"""The "llm_judge" metric: a chat model scores each prediction against its reference (0..1, higher is better).
+
+Use it as a task's ``metric: llm_judge`` when exact or n-gram matching misjudges free text. The judge is the
+run's chat model, read from TREX_CHAT_MODEL (scoring runs in the trial's worker process, which inherits the
+environment). Each example is one structured call (schema `Score`) with one retry; an example the judge
+cannot score fails the trial with the judge's error rather than scoring a made-up value. Scores are
+memoised per (prediction, reference), so ranking bad cases and the mean cost one call per example.
+"""
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+from graph.schemas import Score
+from nodes.prompts import JUDGE_SYSTEM, JUDGE_USER
+
+NAME = "llm_judge"
+MAX_CHARS = 4000  # per text shown to the judge
+
+
+class JudgeError(ValueError):
+    """The judge cannot score: no chat model configured, or no usable answer."""
+
+
+def judge_model_spec() -> str:
+    spec = os.environ.get("TREX_CHAT_MODEL", "").strip()
+    if not spec:
+        raise JudgeError(f"metric {NAME!r} needs a chat model to judge with: set TREX_CHAT_MODEL "
+                         "(e.g. 'openai:gpt-4.1-mini', or 'openai:<name>' with OPENAI_BASE_URL for a local server)")
+    return spec
+
+
+def judge_metric(model=None):
+    """The Metric; `model` (a chat model) is for tests and callers that hold one, else the loader builds it."""
+    from tools.metrics import Metric
+
+    memo: dict[tuple[str, str], float] = {}
+    holder = {"model": model}
+
+    def score_one(pred: str, ref: str) -> float:
+        key = (str(pred), str(ref))
+        if key in memo:
+            return memo[key]
+        from tools.structured_llm import call_structured
+
+        if holder["model"] is None:
+            from tools.chat_models import load_chat_model
+
+            holder["model"] = load_chat_model(judge_model_spec())
+        messages = [("system", JUDGE_SYSTEM),
+                    ("human", JUDGE_USER.format(reference=key[1][:MAX_CHARS], prediction=key[0][:MAX_CHARS]))]
+        outcome = call_structured(holder["model"], Score, messages, fallback=lambda: None)
+        if outcome.value is None:
+            raise JudgeError(f"{NAME}: the judge gave no usable score: {outcome.error}")
+        memo[key] = float(outcome.value.score)
+        return memo[key]
+
+    def compute(preds: Sequence[str], refs: Sequence[str]) -> float:
+        if not refs:
+            return 0.0
+        return sum(score_one(p, r) for p, r in zip(preds, refs)) / len(refs)
+
+    return Metric(NAME, True, 0.0, compute, per_example=score_one)
