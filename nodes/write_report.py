@@ -1,4 +1,4 @@
-"""Write the run's artefacts: the tree as JSON and the Markdown report."""
+"""Write the run's artefacts: the tree as JSON, and the report (report.md, report.html, report/*.png)."""
 from __future__ import annotations
 
 import json
@@ -8,14 +8,19 @@ from pathlib import Path
 from graph.state import State
 from memory.run_log import log_event
 from tools.accounting import run_accounting
-from tools.report import render_markdown
+from tools.report import write_report_files
 
 
 def write_report(state: State) -> dict:
     run_dir = Path(state.run_dir)
-    (run_dir / "tree.json").write_text(json.dumps(state.tree, indent=2), encoding="utf-8")
-    report = run_dir / "report.md"
     accounting = run_accounting(state.tree, state.started_at, time.time())  # now including the test scoring
-    report.write_text(render_markdown(state, accounting), encoding="utf-8")
-    log_event(state.run_dir, "report_written", path=str(report), **accounting)
-    return {"report_path": str(report), "accounting": accounting}
+    try:
+        (run_dir / "tree.json").write_text(json.dumps(state.tree, indent=2), encoding="utf-8")
+        out = write_report_files(state, run_dir, accounting)
+    except Exception as err:  # noqa: BLE001 - a report failure must not lose the run: the checkpoint stays,
+        # the error is logged, and `trex report RUN_DIR` renders it again later
+        log_event(state.run_dir, "report_failed", error=f"{type(err).__name__}: {err}"[:500])
+        return {"accounting": accounting}
+    log_event(state.run_dir, "report_written", path=out["markdown"], html=out["html"], problems=out["problems"],
+              **accounting)
+    return {"report_path": out["markdown"], "accounting": accounting}

@@ -1,79 +1,92 @@
-"""Render the run report (Markdown) from the final state: task, rounds, best config, scores, the tree."""
+"""Write a run's report into its directory: the pictures (report/*.png), report.md and report.html.
+
+Used by the graph's last node and by `trex report RUN_DIR` (re-rendering from the last checkpoint). A
+picture or page that fails is named in the report and in the result; it never stops the others.
+"""
 from __future__ import annotations
 
-from graph.tree import ROOT, children
+import dataclasses
+from pathlib import Path
+
+from memory.run_log import read_events
+from tools.accounting import run_accounting
+from tools.report_data import report_view
+
+PICTURES = {"tree": "search_tree.png", "progress": "progress.png", "loss": "loss_curves.png"}
 
 
-def _fmt(x) -> str:
-    return "n/a" if x is None else f"{x:.4f}" if isinstance(x, float) else str(x)
+def state_from_values(values: dict):
+    """A graph.state.State from a checkpoint's values (unknown keys, from a newer or older TREX, ignored)."""
+    from graph.state import State
+
+    names = {f.name for f in dataclasses.fields(State)}
+    return State(**{k: v for k, v in values.items() if k in names})
 
 
-def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")[:120]
+def accounting_of(state, run_dir: Path) -> dict:
+    """The run's accounting as last recorded; recomputed up to the last logged event when none was."""
+    if state.accounting:
+        return dict(state.accounting)
+    events = read_events(run_dir)
+    return run_accounting(state.tree, state.started_at, events[-1]["t"] if events else state.started_at)
 
 
-def _config(cfg: dict) -> str:
-    if cfg.get("epochs", 0) == 0:
-        return "base model (no training)"
-    text = (f"lr={cfg['lr']:g} epochs={cfg['epochs']} r={cfg['lora_r']} alpha={cfg['lora_alpha']} "
-            f"bs={cfg['batch_size']} samples={cfg['max_samples']} layers={cfg.get('layer_fraction', 1.0):g} "
-            f"template={cfg['template']}")
-    if cfg.get("method", "lora") != "lora":
-        text += f" method={cfg['method']}"
-    return text + (" warm-start" if cfg.get("warm_start") else "")
+def draw_pictures(view: dict, tree: dict, out_dir: Path) -> tuple[dict, list[str]]:
+    """Draw each picture into out_dir. Returns ({name: path, name_rel: path from the run dir,
+    name_missing: why not}, problems)."""
+    from tools import report_plots
+
+    hib, subject = view["higher_is_better"], view["loss_subject"]
+    draws = {
+        "tree": lambda p: report_plots.plot_tree(tree, view["best_node"], p, hib),
+        "progress": lambda p: report_plots.plot_progress(tree, p, hib, view["metric"]),
+        "loss": (lambda p: report_plots.plot_loss(tree, subject[0], subject[1], p, "" if subject[0] == view["best_node"]
+                                                  else "the best trained trial (the base model scored best)"))
+        if subject else None,
+    }
+    images, problems = {}, []
+    for name, draw in draws.items():
+        path = out_dir / PICTURES[name]
+        if draw is None:
+            images[f"{name}_missing"] = "no trial has trained yet, so there is no loss curve"
+            path.unlink(missing_ok=True)
+            continue
+        try:
+            draw(path)
+            images.update({name: path, f"{name}_rel": f"{out_dir.name}/{PICTURES[name]}"})
+        except Exception as err:  # noqa: BLE001 - one bad picture must not cost the report
+            problems.append(f"{name} picture could not be drawn: {type(err).__name__}: {err}")
+            images[f"{name}_missing"] = "could not be drawn (see Report problems)"
+            path.unlink(missing_ok=True)  # no stale picture from an earlier rendering
+    return images, problems
 
 
-def outline(tree: dict, node_id: str = ROOT, indent: int = 0, best: str = "") -> list[str]:
-    node = tree[node_id]
-    mark = " ★" if node_id == best else ""
-    score = "all trials failed" if node.get("failed") else f"val {_fmt(node.get('score'))}"
-    line = (f"{'  ' * indent}- **{node_id}** (round {node['round']}): {score}, reward {node.get('reward', 0.0):+.3f}, "
-            f"visits {node.get('visits', 0)}{mark} — {node.get('diagnosis', '')}")
-    lines = [line]
-    for child in children(tree, node_id):
-        lines += outline(tree, child["id"], indent + 1, best)
-    return lines
+def write_report_files(state, run_dir: str | Path, accounting: dict, finished: bool = True) -> dict:
+    """Write report/*.png, report.html and report.md into run_dir; returns their paths and any problems."""
+    from tools.report_html import render_html
+    from tools.report_markdown import render_markdown
+    from tools.redact import redact  # trial errors quoted in a report may hold a key: never write one
+
+    run_dir = Path(run_dir)
+    view = report_view(state, accounting, finished)
+    images, problems = draw_pictures(view, state.tree, run_dir / "report")
+    html_path = run_dir / "report.html"
+    try:
+        html_path.write_text(redact(render_html(view, images, problems)), encoding="utf-8")
+    except Exception as err:  # noqa: BLE001 - the Markdown report is still written
+        problems.append(f"report.html could not be written: {type(err).__name__}: {err}")
+        html_path = None
+    md_path = run_dir / "report.md"
+    md_path.write_text(redact(render_markdown(view, images, problems)), encoding="utf-8")
+    return {"markdown": str(md_path), "html": str(html_path) if html_path else None,
+            "pictures": [str(images[n]) for n in PICTURES if n in images], "problems": problems}
 
 
-def render_markdown(state, accounting: dict) -> str:
-    task, final, tree, acc = state.task, state.final, state.tree, accounting
-    lines = [f"# TREX run report: {task['name']}", "", f"**Goal.** {task['goal']}", "",
-             f"- base model: `{task['base_model']}`", f"- metric: {task['metric']} "
-             f"({state.requirement.get('direction', 'higher')} is better)",
-             f"- rounds run: {state.round} (+ baseline); stopped because: {state.stop_reason or 'n/a'}",
-             f"- data: {state.data.get('sizes', {})}",
-             f"- trials: {acc['trials_trained']} trained, {acc['trials_reused']} reused from the cache, "
-             f"{acc['trials_failed']} failed",
-             f"- cost: wall time {acc['wall_s']:.0f} s, training {acc['train_s']:.0f} s, "
-             f"{acc['tokens_trained']:,} tokens trained, {acc['gpu_hours']:.4f} GPU-hours, "
-             f"peak memory {acc['peak_memory_mb']:.0f} MiB (GPU {acc['peak_gpu_memory_mb']:.0f} MiB)", ""]
-    if final.get("error"):
-        lines += [f"**No result:** {final['error']}", ""]
-    else:
-        lines += ["## Result", "", "| split | base model | best (node " + final["best_node"] + ") |", "|---|---|---|",
-                  f"| validation | {_fmt(final.get('base_val'))} | {_fmt(final.get('val_score'))} |",
-                  f"| test (hidden until now) | {_fmt(final.get('base_test'))} | {_fmt(final.get('test_score'))} |",
-                  "", f"Best config: `{_config(final['config'])}`", ""]
-        if final.get("adapter"):
-            lines += [f"Best adapter: `{final['adapter']}`", ""]
-        bad = tree.get(final["best_node"], {}).get("bad_cases") or []
-        if bad:
-            lines += ["Validation examples the best trial still gets wrong:", "", "| input | prediction | reference |",
-                      "|---|---|---|"] + [f"| {_cell(b['input'])} | {_cell(b['prediction'])} | {_cell(b['reference'])} |"
-                                          for b in bad] + [""]
-    lines += ["## Search tree", ""] + outline(tree, best=final.get("best_node", "")) + ["", "## Trials", "",
-              "| node | trial | config | status | val | train s | tokens | tok/s | peak MiB | cached |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
-    for node in sorted(tree.values(), key=lambda n: n["round"]):
-        for cfg in node.get("trials", []):
-            res = node.get("results", {}).get(cfg["id"], {})
-            status = res.get("status", "-") + (f" ({res.get('failure', '?')}): {res['error'][:60]}"
-                                               if res.get("error") else "")
-            t = res.get("train", {})
-            lines.append(f"| {node['id']} | {cfg['id']} | {_config(cfg)} | {status} | {_fmt(res.get('score'))} | "
-                         f"{_fmt(t.get('train_s'))} | {_fmt(t.get('tokens'))} | {_fmt(t.get('tokens_per_s'))} | "
-                         f"{_fmt(t.get('peak_memory_mb'))} | "
-                         f"{'yes' if res.get('cached') else 'no'} |")
-    lines += ["", "## Plans", ""] + [f"- **{n['id']}**: {n.get('rationale', '')}" for n in
-                                     sorted(tree.values(), key=lambda n: n["round"])]
-    return "\n".join(lines) + "\n"
+def report_from_checkpoint(run_dir: str | Path, values: dict, finished: bool) -> tuple[str, dict]:
+    """Re-render a run's report from its last checkpointed values (what `trex report RUN_DIR` does).
+    finished: the checkpoint is the graph's end (nothing left to run). Returns (status line, paths)."""
+    if not values.get("tree"):
+        raise FileNotFoundError(f"{run_dir} has no checkpointed search tree yet: nothing to report")
+    state = state_from_values(values)
+    out = write_report_files(state, run_dir, accounting_of(state, Path(run_dir)), finished)
+    return report_view(state, {}, finished)["status"], out
