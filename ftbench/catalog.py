@@ -7,8 +7,16 @@ TASKS_DIR = Path(__file__).resolve().parent / "tasks"
 DEFAULT_TASK = "bank_intents"
 
 
+def needs_prepare(task: str) -> bool:
+    """An FT-Bench task whose spec names a loader: its public data must be fetched first
+    (`python -m ftbench.loaders <task>`), unlike the tasks whose data ships with TREX."""
+    path = TASKS_DIR / f"{task}.yaml"
+    return path.is_file() and any(line.startswith("loader:") for line in path.read_text(encoding="utf-8").splitlines())
+
+
 def shipped_tasks() -> list[str]:
-    return sorted(p.stem for p in TASKS_DIR.glob("*.yaml"))
+    """Ready-to-run tasks first, then those that need their data prepared; alphabetical within each."""
+    return sorted((p.stem for p in TASKS_DIR.glob("*.yaml")), key=lambda name: (needs_prepare(name), name))
 
 
 def resolve_task(task: str) -> Path:

@@ -1,0 +1,30 @@
+"""`python -m ftbench.loaders TASK [--source PATH] [--cache-dir DIR]`: prepare one FT-Bench task's data."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ftbench.loaders import TASKS, LoaderError, prepare
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ftbench.loaders", description=__doc__)
+    parser.add_argument("task", choices=sorted(TASKS) + ["all"])
+    parser.add_argument("--source", help="local copy of the public data, in its own layout")
+    parser.add_argument("--cache-dir", help="default: $TREX_CACHE_DIR or ~/.cache/trex")
+    args = parser.parse_args(argv)
+    tasks = sorted(TASKS) if args.task == "all" else [args.task]
+    status = 0
+    for task in tasks:
+        try:
+            out = prepare(task, args.cache_dir, args.source if args.task != "all" else None)
+            print(json.dumps({"task": task, "sizes": out["sizes"], "train": out["train"], "test": out["test"]}))
+        except LoaderError as err:
+            print(f"error: {task}: {err}", file=sys.stderr)
+            status = 1
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
