@@ -11,14 +11,8 @@ from graph.state import State
 from graph.tree import backpropagate as backup
 from memory.run_log import log_event
 from tools.accounting import run_accounting
-
-
-def stop_reason(spec: TaskSpec, state: State, now: float) -> str:
-    if state.round >= spec.budget.rounds:
-        return f"round budget reached ({spec.budget.rounds} rounds)"
-    if spec.budget.wall_time_s is not None and now - state.started_at >= spec.budget.wall_time_s:
-        return f"wall-time cap reached ({spec.budget.wall_time_s:g} s)"
-    return ""
+from tools.budget import check
+from tools.progress_events import round_summary
 
 
 def backpropagate(state: State, runtime: Runtime[Context]) -> dict:
@@ -28,8 +22,11 @@ def backpropagate(state: State, runtime: Runtime[Context]) -> dict:
     log_event(state.run_dir, "round_done", node=node["id"], round=node["round"], score=node.get("score"),
               reward=node.get("reward"), diagnosis=node.get("diagnosis"))
     now = time.time()
-    return {"tree": changed, "stop_reason": stop_reason(spec, state, now),
-            "accounting": run_accounting(state.tree, state.started_at, now)}
+    accounting = run_accounting(state.tree, state.started_at, now)
+    # Every cap (rounds, wall time, GPU-hours, LLM $; tools/budget.py); the spend goes to the progress display.
+    reason, accounting["budget"] = check(spec, runtime.context, state, accounting, now)
+    round_summary(node, accounting, state.llm)  # live progress: the round's result line with the spend
+    return {"tree": changed, "stop_reason": reason, "accounting": accounting}
 
 
 def route_after_round(state: State) -> str:

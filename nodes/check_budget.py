@@ -1,0 +1,37 @@
+"""Before a round trains: stop if planning (LLM spend) or waiting for a reviewer used up a budget cap.
+
+Rounds are checked after each round (nodes/backpropagate.py); here only the caps that planning can move:
+wall time, GPU-hours and LLM dollars. A round stopped here is kept in the tree as "skipped", untrained.
+"""
+from __future__ import annotations
+
+import time
+
+from langgraph.runtime import Runtime
+
+from graph.context import Context
+from graph.spec import TaskSpec
+from graph.state import State
+from graph.tree import ROOT
+from memory.run_log import log_event
+from tools.accounting import run_accounting
+from tools.budget import check
+
+
+def check_budget(state: State, runtime: Runtime[Context]) -> dict:
+    if state.current == ROOT:  # the baseline round always runs: every result is measured against it
+        return {}
+    now = time.time()
+    accounting = run_accounting(state.tree, state.started_at, now)
+    reason, accounting["budget"] = check(TaskSpec.model_validate(state.task), runtime.context, state, accounting, now,
+                                         skip=("rounds",))
+    if not reason:
+        return {"accounting": accounting}
+    node = state.tree[state.current]
+    log_event(state.run_dir, "budget_stop", node=node["id"], reason=reason)
+    return {"stop_reason": reason, "accounting": accounting, "round": state.round - 1,
+            "tree": {node["id"]: {**node, "status": "skipped", "diagnosis": f"not trained: {reason}"}}}
+
+
+def route_after_plan(state: State) -> str:
+    return "finish" if state.stop_reason else "train"
