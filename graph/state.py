@@ -50,6 +50,10 @@ class Node(TypedDict, total=False):
     diagnosis: str
     bad_cases: list[dict[str, str]]  # worst validation examples of the best trial: input, prediction, reference
     diagnosis_kind: str  # diverged, overfitting, underfitting, no_gain, improving, baseline
+    planner: str  # who planned the trials: llm | llm-retry | offline (the built-in planner)
+    config_notes: list[str]  # bounds applied to LLM-proposed configs (clamped/rejected, with reasons), fills
+    insights_used: list[str]  # lessons (this run and the shared store) the planner was shown for this round
+    trial_rationales: dict[str, str]  # trial id -> the LLM's reason for it
 
 
 def upsert_nodes(current: dict[str, Node] | None, update: dict[str, Node] | None) -> dict[str, Node]:

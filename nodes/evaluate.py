@@ -13,7 +13,9 @@ from graph.tree import ROOT, normalised_reward
 from memory.run_log import log_event
 from tools.diagnosis import diagnose
 from tools.metrics import get_metric
+from tools.progress_events import emit
 from tools.trial_jobs import run_scoring
+from tools.trial_pool import parallelism, run_all
 
 
 def evaluate(state: State, runtime: Runtime[Context]) -> dict:
@@ -21,14 +23,15 @@ def evaluate(state: State, runtime: Runtime[Context]) -> dict:
     metric = get_metric(spec.metric)
     node: Node = state.tree[state.current]
     results = {k: dict(v) for k, v in node["results"].items()}
+    emit("eval_start", node=node["id"], round=node["round"], trials=[c["id"] for c in node["trials"]
+                                                                   if "score" not in results[c["id"]]])
+    scored = _score_val(state, spec, node, results, runtime.context)
     for cfg in node["trials"]:
         res = results[cfg["id"]]
         if "score" in res:
             continue
         if res["status"] == "ok":
-            job_dir = Path(state.run_dir) / "trials" / node["id"] / cfg["id"] / "eval_val"
-            out = run_scoring(spec, state.data, cfg, res.get("adapter"), res["key"], "val", runtime.context,
-                              job_dir, runtime.context.max_eval_examples)
+            out = scored[cfg["id"]]
             if out["status"] == "ok":
                 res["eval"] = {k: out.get(k) for k in ("n", "n_wrong", "bad_cases", "wall_s", "cached")}
                 res["score"] = float(out["score"])
@@ -38,6 +41,7 @@ def evaluate(state: State, runtime: Runtime[Context]) -> dict:
             res["score"] = metric.worst
         log_event(state.run_dir, "evaluated", node=node["id"], trial=cfg["id"], score=res["score"],
                   status=res["status"])
+        emit("eval_end", node=node["id"], round=node["round"], trial=cfg["id"], score=res["score"], status=res["status"])
     ok = [r for r in results.values() if r["status"] == "ok"]
     best = None
     for r in ok:
@@ -52,3 +56,13 @@ def evaluate(state: State, runtime: Runtime[Context]) -> dict:
                "diagnosis_kind": kind, "diagnosis": text,
                "bad_cases": (best.get("eval") or {}).get("bad_cases", []) if best else []}
     return {"tree": {node["id"]: updated}}
+
+
+def _score_val(state: State, spec: TaskSpec, node: Node, results: dict, ctx: Context) -> dict:
+    """Validation scores of the trained, unscored trials, run side by side like training (mostly cache hits:
+    a training job scores validation itself)."""
+    todo = [c for c in node["trials"] if "score" not in results[c["id"]] and results[c["id"]]["status"] == "ok"]
+    jobs = [lambda cfg=cfg, res=results[cfg["id"]]: run_scoring(
+        spec, state.data, cfg, res.get("adapter"), res["key"], "val", ctx,
+        Path(state.run_dir) / "trials" / node["id"] / cfg["id"] / "eval_val", ctx.max_eval_examples) for cfg in todo]
+    return dict(zip((c["id"] for c in todo), run_all(jobs, parallelism(ctx, len(jobs)))))

@@ -10,12 +10,15 @@ from graph.spec import TaskSpec
 from graph.state import State
 from memory.run_log import log_event
 from tools.datasets import prepare_splits
+from tools.progress_events import emit, round_started
 
 
 def prepare_data(state: State, runtime: Runtime[Context]) -> dict:
+    round_started(state.tree[state.current])  # live progress (tools/progress_events.py)
     if state.data.get("paths") and all(Path(p).is_file() for p in state.data["paths"].values()):
         return {}
     spec = TaskSpec.model_validate(state.task)
     data = prepare_splits(spec, Path(state.run_dir) / "data")
     log_event(state.run_dir, "data_prepared", sizes=data["sizes"], labels=data["labels"])
+    emit("data_prepared", sizes=data["sizes"], labels=len(data["labels"]))
     return {"data": data}

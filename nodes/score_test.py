@@ -12,6 +12,7 @@ from graph.state import State
 from graph.tree import ROOT, best_node
 from memory.run_log import log_event
 from tools.metrics import get_metric
+from tools.progress_events import emit
 from tools.trial_jobs import run_scoring
 
 
@@ -30,6 +31,7 @@ def score_test(state: State, runtime: Runtime[Context]) -> dict:
     best = best_node(state.tree, metric.higher_is_better)
     if best is None or best.get("failed"):
         return {"final": {"error": "no trial succeeded"}}
+    emit("test_start", node=best["id"])  # live progress: the hidden test split, scored once
     base_test = _score(spec, state, runtime.context, root, "base") if not root.get("failed") else None
     test = base_test if best["id"] == ROOT else _score(spec, state, runtime.context, best, "best")
     cfg = next(t for t in best["trials"] if t["id"] == best["best_trial"])
@@ -43,4 +45,5 @@ def score_test(state: State, runtime: Runtime[Context]) -> dict:
              "base_val": root.get("score"), "test_score": test, "base_test": base_test, "metric": spec.metric,
              "adapter": kept}
     log_event(state.run_dir, "test_scored", **{k: final[k] for k in ("best_node", "test_score", "base_test")})
+    emit("test_end", **{k: final[k] for k in ("best_node", "test_score", "base_test", "metric")})
     return {"final": final}

@@ -14,6 +14,18 @@ REPO = Path(__file__).resolve().parent.parent
 LABELS = ["balance", "card_lost", "loan"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def allow_test_data_dirs(tmp_path_factory):
+    """Tests keep their data in pytest's temp dirs, outside the cwd: allow them (TREX_DATA_DIRS, safe_paths)."""
+    old = os.environ.get("TREX_DATA_DIRS")
+    os.environ["TREX_DATA_DIRS"] = os.pathsep.join(filter(None, [old, str(tmp_path_factory.getbasetemp())]))
+    yield
+    if old is None:
+        os.environ.pop("TREX_DATA_DIRS", None)
+    else:
+        os.environ["TREX_DATA_DIRS"] = old
+
+
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory) -> Path:
     """A cache dir holding the tiny random model, built once in a subprocess (as trials build it)."""
@@ -61,3 +73,12 @@ def context(tmp_path, cache_dir) -> Context:
 
 def spec_of(task: dict):
     return parse_spec(task)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL database URL: TREX_TEST_POSTGRES_URL (.ci/run sets it), else a throwaway server for
+    the session (tests/postgres_server.py), else the test skips and says why."""
+    from tests.postgres_server import database_for_tests
+
+    yield from database_for_tests()

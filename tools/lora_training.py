@@ -9,6 +9,7 @@ import random
 import time
 from pathlib import Path
 
+from tools.progress_events import ProgressLog
 from tools.prompting import render_prompt
 
 MAX_LEN = 256
@@ -107,6 +108,8 @@ def train(job: dict, out_dir: Path) -> dict:
     sched = torch.optim.lr_scheduler.LambdaLR(
         optim, lambda s: min((s + 1) / warmup, max(0.0, (steps_total - s) / max(1, steps_total - warmup))))
     curve, val_curve, tokens, step = [], [mean_loss(model, val_set, pad)], 0, 0
+    progress = ProgressLog(out_dir)  # live loss for the parent (tools/progress_events.py)
+    progress.write("job_phase", phase="training", steps=steps_total, val_loss=round(val_curve[0], 5))
     started = time.time()
     model.train()
     for epoch in range(epochs):
@@ -126,10 +129,12 @@ def train(job: dict, out_dir: Path) -> dict:
             tokens += int(mask.sum())
             step += 1
             curve.append([step, round(float(loss.detach()), 5)])
+            progress.write("train_loss", step=step, steps=steps_total, epoch=epoch + 1, loss=curve[-1][1])
             if step % 10 == 0 or step == steps_total:
                 print(f"step {step}/{steps_total} loss {float(loss.detach()):.4f} "
                       f"({(time.time() - started) / step:.2f} s/step)", flush=True)
         val_curve.append(mean_loss(model, val_set, pad))
+        progress.write("val_loss", epoch=epoch + 1, val_loss=round(val_curve[-1], 5))
         if not math.isfinite(val_curve[-1]):
             raise DivergedError(f"validation loss became {val_curve[-1]} after epoch {epoch + 1}")
     train_s = time.time() - started

@@ -7,6 +7,7 @@ failed trial.
 from __future__ import annotations
 
 import json
+import os
 import random
 import resource
 import sys
@@ -87,7 +88,29 @@ def cap_memory(megabytes: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+def die_with_parent() -> None:
+    """Linux: have the kernel SIGKILL this worker when the process that started it dies (trex killed, a
+    Ray worker lost), so a resumed run never finds a stray copy still training. Exit at once if that parent
+    is gone already (it died before prctl took effect). Elsewhere only the second check applies."""
+    expected = os.environ.get("TREX_PARENT_PID")  # set by tools.trial_runner.run_job
+    if not expected:  # not started by the launcher (a test calling main() in its own process)
+        return
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != int(expected):
+        sys.exit(f"the process that started this worker ({expected}) is gone: not training")
+
+
 def run(job: dict, out_dir: Path) -> dict:
+    from tools.progress_events import ProgressLog  # read by the parent while it waits (live progress)
+
+    ProgressLog(out_dir).write("job_phase", phase="loading model", mode=job["mode"])
     _seed_everything(int(job.get("config", {}).get("seed", 0)))
     if job["mode"] == "train":
         from tools.lora_training import train
@@ -101,6 +124,7 @@ def run(job: dict, out_dir: Path) -> dict:
 
 
 def main(job_path: str) -> int:
+    die_with_parent()
     job = json.loads(Path(job_path).read_text(encoding="utf-8"))
     out_dir = Path(job["out_dir"])
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -115,7 +139,9 @@ def main(job_path: str) -> int:
         traceback.print_exc()
         result = {"status": "failed", "failure": kind, "error": f"{type(err).__name__}: {err}"[:500]}
     result.update(wall_s=round(time.time() - started, 2), peak_memory_mb=round(peak_memory_mb(), 1))
-    (out_dir / "result.json").write_text(json.dumps(result), encoding="utf-8")
+    from tools.redact import redact_obj  # an error text may quote a key (a hub 401, a bad URL): never store it
+
+    (out_dir / "result.json").write_text(json.dumps(redact_obj(result)), encoding="utf-8")
     return 0
 
 
