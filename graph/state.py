@@ -26,7 +26,7 @@ class TrialResult(TypedDict, total=False):
     status: str  # "ok" | "failed"
     score: float  # validation score; the metric's worst value when failed
     error: str
-    failure: str  # timeout | oom | diverged | crash | no_result | unavailable | warm_start
+    failure: str  # timeout | oom | diverged | crash | no_result | unavailable | warm_start | lost_worker | storage | missing
     adapter: str
     train: dict[str, Any]  # loss curve, val loss, tokens, wall time, peak memory
     eval: dict[str, Any]  # n examples, bad cases, wall time

@@ -6,45 +6,88 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
+
+from tools.progress_events import PROGRESS_FILE, wait_for
+from tools.redact import redact, redact_file
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 WORKER_MODULE = "tools.train_worker"
+PARENT_PID_ENV = "TREX_PARENT_PID"  # the worker exits at once if its parent is no longer this process
+
+# Workers running now, so an interrupted parallel round (tools/trial_pool.py) can stop them all.
+_LIVE: set[subprocess.Popen] = set()
+_LIVE_LOCK = threading.Lock()
 
 
 def _tail(path: Path, chars: int = 2000) -> str:
     try:
-        return path.read_text(encoding="utf-8", errors="replace")[-chars:]
+        return redact(path.read_text(encoding="utf-8", errors="replace"))[-chars:]
     except OSError:
         return ""
 
 
 def _failed(kind: str, reason: str, log: Path) -> dict:
-    return {"status": "failed", "failure": kind, "error": reason, "log_tail": _tail(log)}
+    redact_file(log)  # the worker's log stays in the run dir: no key may be left in it
+    return {"status": "failed", "failure": kind, "error": redact(reason), "log_tail": _tail(log)}
 
 
-def run_job(job: dict, job_dir: Path, timeout_s: float, module: str = WORKER_MODULE) -> dict:
+def _kill(proc: subprocess.Popen) -> None:
+    """SIGKILL the worker's process group (its own children too) and reap it."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
+
+
+def kill_running() -> int:
+    """Kill every worker this process is waiting on; returns how many."""
+    with _LIVE_LOCK:
+        procs = list(_LIVE)
+    for proc in procs:
+        _kill(proc)
+    return len(procs)
+
+
+def run_job(job: dict, job_dir: Path, timeout_s: float, module: str = WORKER_MODULE, env: dict | None = None) -> dict:
     """Write the job, run `python -m module job.json`, read result.json.
 
     A non-zero exit, a missing result or a timeout becomes {"status": "failed", "error": ...}.
+    `env` adds variables to the worker's environment (threads per worker when trials run side by side).
+    If this process is interrupted (Ctrl-C, SystemExit) the worker is killed before the exception goes on;
+    if it is killed outright, the worker's PR_SET_PDEATHSIG (tools/train_worker.py) takes the worker down.
     """
     job_dir.mkdir(parents=True, exist_ok=True)
     job = {**job, "out_dir": str(job_dir)}
     job_file, result_file, log_file = job_dir / "job.json", job_dir / "result.json", job_dir / "log.txt"
     result_file.unlink(missing_ok=True)
+    (job_dir / PROGRESS_FILE).unlink(missing_ok=True)  # an earlier job's lines are not this one's progress
     job_file.write_text(json.dumps(job), encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
-           "TOKENIZERS_PARALLELISM": "false", "HF_HUB_DISABLE_TELEMETRY": "1"}
+           "TOKENIZERS_PARALLELISM": "false", "HF_HUB_DISABLE_TELEMETRY": "1", **(env or {}),
+           PARENT_PID_ENV: str(os.getpid())}
     with log_file.open("w", encoding="utf-8") as log:
         # A new session, so a timeout kills the worker's own children too.
         proc = subprocess.Popen([sys.executable, "-m", module, str(job_file)], stdout=log, stderr=subprocess.STDOUT,
                                 cwd=str(PROJECT_ROOT), env=env, start_new_session=True)
+        with _LIVE_LOCK:
+            _LIVE.add(proc)
         try:
-            code = proc.wait(timeout=timeout_s)
+            code = wait_for(proc, timeout_s, job_dir)  # forwards the worker's progress lines as stream events
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            _kill(proc)
             return _failed("timeout", f"timed out after {timeout_s:g} s", log_file)
+        except BaseException:  # Ctrl-C, SystemExit: the new session would let the worker train on unseen
+            _kill(proc)
+            raise
+        finally:
+            with _LIVE_LOCK:
+                _LIVE.discard(proc)
+    for written in (log_file, result_file):  # written by the worker, kept as artefacts: scrub secrets
+        redact_file(written)
     if code < 0:
         name = signal.Signals(-code).name
         hint = " (the kernel's out-of-memory killer sends this)" if -code == signal.SIGKILL else ""
