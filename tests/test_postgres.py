@@ -75,8 +75,9 @@ SEARCH = ("task", "requirement", "data", "tree", "round", "current", "selected",
 
 def _comparable(values: dict, run_dir: str) -> dict:
     """The search's part of the state, without whether a trial's result came from the cache (the second
-    run reuses the first one's trials) and with the run directory masked."""
-    skip = {"cached"}
+    run reuses the first one's trials), without the lessons the planner was shown (the second run also sees
+    the first one's, from the shared insight store), and with the run directory masked."""
+    skip = {"cached", "insights_used"}
 
     def clean(x):
         if isinstance(x, dict):
