@@ -75,10 +75,11 @@ class Context:
     max_parallel_trials: int = field(
         default_factory=lambda: _env_num("TREX_MAX_PARALLEL_TRIALS", "0", int),
         metadata={"description": "Trials of a round (and their evaluation jobs) run at once. 0 = auto: 1 with the "
-                                 "local executor, since one CPU trial already uses every core through torch's threads "
-                                 "(two at once split the cores and double the memory, so the round ends no sooner) and "
-                                 "one GPU holds one trial; with Ray, every trial of the round (Ray queues them by their "
-                                 "resource requests)."})
+                                 "local executor: a CPU trial already spreads over every core with torch's threads, "
+                                 "N at once hold N model copies in memory, and each trial's timeout and tokens/s assume "
+                                 "it has the machine (one GPU holds one trial); set N > 1 for short trials on a CPU "
+                                 "(each worker then gets cores/N threads). With Ray: every trial of the round (Ray "
+                                 "queues them by their resource requests)."})
     trial_executor: str = field(
         default_factory=lambda: _env("TREX_TRIAL_EXECUTOR", "local"),
         metadata={"description": "Where trials run: local (a subprocess each) or ray (a Ray task each, on a Ray "

@@ -8,7 +8,7 @@ from graph.spec import TaskSpec
 from memory.trial_cache import TrialCache, cache_key
 from tools.datasets import DataError, file_digest
 from tools.recipes import RecipeError, prepare_train_file
-from tools.trial_runner import run_job
+from tools.trial_pool import run_job, with_executor  # a local subprocess or a Ray task (ctx.trial_executor)
 
 
 def task_payload(spec: TaskSpec, labels: list[str]) -> dict:
@@ -31,8 +31,10 @@ def training_data(spec: TaskSpec, data: dict, cfg: dict, ctx: Context) -> tuple[
     recipe = effective_recipe(spec, cfg)
     if not recipe:
         return data["paths"]["train"], None
+    from tools.recipe_synthesis import synthesizer_for  # the chat model writes examples when the recipe asks
+
     path, stats = prepare_train_file(data["paths"]["train"], recipe, [data["paths"]["val"], data["paths"]["test"]],
-                                     ctx.cache_dir, base_dir=spec.base_dir)
+                                     ctx.cache_dir, base_dir=spec.base_dir, synthesize=synthesizer_for(spec, recipe, ctx))
     if not stats.get("train_out"):
         raise DataError("the data recipe left no training examples")
     return path, stats
@@ -54,7 +56,27 @@ def eval_key(spec: TaskSpec, data: dict, cfg: dict, train_id: str, split: str, m
                               "max_examples": max_examples})
 
 
+def replay_table(ctx: Context):
+    """The benchmark's replay table (ftbench.replay) when the run names one: it stands in for training."""
+    if not getattr(ctx, "replay_table", ""):
+        return None
+    from ftbench.replay import table_for
+
+    return table_for(ctx)
+
+
 def run_training(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init: tuple[str, str] | None = None) -> dict:
+    """Train one config, or take its result from the replay table (benchmarks) or the trial cache."""
+    table = replay_table(ctx)
+    out = table.training(spec, data, cfg, init) if table else None
+    if out is None:
+        out = _train_or_reuse(spec, data, cfg, ctx, init)
+        if table:
+            table.record_training(spec, data, cfg, init, out, ctx)
+    return out
+
+
+def _train_or_reuse(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init: tuple[str, str] | None = None) -> dict:
     """Train one config, or take its result from the cache. Adapters live in the shared cache.
 
     init = (adapter path, train key) of the parent trial to warm-start from; the child then trains only its
@@ -76,7 +98,7 @@ def run_training(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init: tupl
            "train_path": train_path, "val_path": data["paths"]["val"],
            "score": {"eval_path": data["paths"]["val"], "max_examples": ctx.max_eval_examples},
            "backend": ctx.backend, "memory_mb": ctx.trial_memory_mb, "init_adapter": init[0] if init else None}
-    result = run_job(job, Path(ctx.cache_dir) / "adapters" / key, ctx.trial_timeout_s)
+    result = run_job(with_executor(job, ctx), Path(ctx.cache_dir) / "adapters" / key, ctx.trial_timeout_s)
     val_eval = result.pop("val_eval", None)
     if val_eval:
         cache.put(eval_key(spec, data, cfg, key, "val", ctx.max_eval_examples), val_eval)
@@ -86,6 +108,18 @@ def run_training(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init: tupl
 
 def run_scoring(spec: TaskSpec, data: dict, cfg: dict, adapter: str | None, train_id: str, split: str,
                 ctx: Context, job_dir: Path, max_examples: int | None) -> dict:
+    """Score base (adapter None) or base + adapter on a split, or take the score from the replay table or cache."""
+    table = replay_table(ctx)
+    out = table.scoring(spec, data, cfg, train_id, split, max_examples, adapter) if table else None
+    if out is None:
+        out = _score_or_reuse(spec, data, cfg, adapter, train_id, split, ctx, job_dir, max_examples)
+        if table:
+            table.record_score(spec, data, cfg, train_id, split, max_examples, out)
+    return out
+
+
+def _score_or_reuse(spec: TaskSpec, data: dict, cfg: dict, adapter: str | None, train_id: str, split: str,
+                    ctx: Context, job_dir: Path, max_examples: int | None) -> dict:
     """Score base (adapter None) or base + adapter on a split, or take the score from the cache."""
     cache = TrialCache(ctx.cache_dir)
     key = eval_key(spec, data, cfg, train_id, split, max_examples)
@@ -95,6 +129,6 @@ def run_scoring(spec: TaskSpec, data: dict, cfg: dict, adapter: str | None, trai
     job = {"mode": "eval", "base_model": spec.base_model, "cache_dir": ctx.cache_dir, "device": ctx.device,
            "task": task_payload(spec, data["labels"]), "config": _hyper(cfg), "adapter": adapter,
            "eval_path": data["paths"][split], "max_examples": max_examples}
-    result = run_job(job, job_dir, ctx.trial_timeout_s)
+    result = run_job(with_executor(job, ctx), job_dir, ctx.trial_timeout_s)
     cache.put(key, result)
     return {**result, "cached": False}
