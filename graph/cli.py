@@ -136,11 +136,21 @@ def cmd_report(args) -> int:
 
 
 def cmd_tasks(args) -> int:
-    from graph.spec import load_spec
+    from ftbench.catalog import needs_prepare, shipped_tasks
+    from graph.spec import SpecError, load_spec
 
-    for path in sorted(TASKS_DIR.glob("*.yaml")):
-        spec = load_spec(path)
-        print(f"{spec.name:20s} {spec.task_type:15s} {spec.metric:12s} {spec.goal[:70]}")
+    for name in shipped_tasks():
+        # FT-Bench tasks fetch their public data first; listing them must not need it (or the network).
+        prepare = needs_prepare(name)
+        try:
+            spec = load_spec(TASKS_DIR / f"{name}.yaml", check_data=not prepare)
+            line = f"{spec.task_type:15s} {spec.metric.split(':')[-1]:20s} {spec.goal[:60]}"
+        except SpecError as err:
+            from tools.redact import redact
+
+            line = f"(spec problem: {redact(str(err))[:80]})"
+        note = "  [needs: python -m ftbench.loaders " + name + "]" if prepare else ""
+        print(f"{name:14s} {line}{note}")
     return 0
 
 
