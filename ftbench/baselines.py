@@ -1,0 +1,102 @@
+"""Baselines a user would pick instead of TREX: random search and Optuna TPE (ask-and-tell, seeded).
+
+Both choose from the same grid as TREX's planner (ftbench.space), run every trial through the same
+machinery (tools.trial_jobs: subprocess training, trial cache, replay table), and stop after the same
+number of trials. Neither repeats a configuration: random search samples without replacement; a TPE
+proposal that repeats an earlier one is told its known score and asked again (at most 50 times), since
+re-training a known config would only waste budget that TREX's planner never wastes.
+"""
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from ftbench.space import ORDERED, config_id, grid, make_config
+from tools.metrics import get_metric
+from tools.trial_jobs import run_scoring, run_training
+
+BASELINES = ("random", "tpe")
+MAX_REASKS = 50
+
+
+def run_trial(spec, data: dict, cfg: dict, ctx, run_dir: Path) -> dict:
+    """Train one config and score it on validation, as the Executor does; failures are data."""
+    metric = get_metric(spec.metric)
+    out = run_training(spec, data, cfg, ctx)
+    rec = {"config": cfg, "status": out["status"], "cached": bool(out.get("cached")), "key": out.get("key", ""),
+           "adapter": out.get("adapter"), "failure": out.get("failure"), "error": out.get("error")}
+    if out["status"] == "ok":
+        ev = run_scoring(spec, data, cfg, out.get("adapter"), out["key"], "val", ctx,
+                         run_dir / "trials" / cfg["id"] / "eval_val", ctx.max_eval_examples)
+        if ev["status"] == "ok":
+            return {**rec, "score": float(ev["score"])}
+        rec.update(status="failed", failure=ev.get("failure", "crash"), error=f"evaluation: {ev.get('error')}")
+    return {**rec, "score": metric.worst}
+
+
+def random_search(spec, data: dict, ctx, budget: int, space: str, max_train: int, run_dir: Path) -> list[dict]:
+    """`budget` distinct configurations drawn uniformly from the grid, seeded by ctx.seed."""
+    g = grid(space, max_train)
+    rng = random.Random(f"random:{ctx.seed}")
+    seen, trials = set(), []
+    for i in range(budget):
+        for _ in range(1000):
+            cfg = make_config({d: rng.choice(v) for d, v in g.items()}, max_train, ctx.seed)
+            if config_id(cfg) not in seen:
+                break
+        seen.add(config_id(cfg))
+        trials.append(run_trial(spec, data, {**cfg, "id": f"t{i}"}, ctx, run_dir))
+    return trials
+
+
+def _suggest(trial, g: dict) -> dict:
+    """Ordered dimensions as an integer index into their grid (TPE then models their order); the others
+    as categories."""
+    choice = {}
+    for dim, values in g.items():
+        if dim in ORDERED:
+            choice[dim] = values[trial.suggest_int(dim, 0, len(values) - 1)]
+        else:
+            labels = [json.dumps(v, sort_keys=True) for v in values]
+            choice[dim] = values[labels.index(trial.suggest_categorical(dim, labels))]
+    return choice
+
+
+def tpe_startup(budget: int) -> int:
+    """Random trials before TPE models the results: Optuna's default 10 would make any budget up to 10
+    pure random search, so a third of the budget (at least 2, at most 10)."""
+    return max(2, min(10, budget // 3))
+
+
+def tpe_search(spec, data: dict, ctx, budget: int, space: str, max_train: int, run_dir: Path,
+               startup: int | None = None) -> tuple[list[dict], object]:
+    """Optuna's TPE sampler, ask-and-tell, seeded by ctx.seed; returns the trials and the study."""
+    import warnings
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    metric = get_metric(spec.metric)
+    g = grid(space, max_train)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(seed=ctx.seed, n_startup_trials=startup or tpe_startup(budget))
+    study = optuna.create_study(direction="maximize" if metric.higher_is_better else "minimize", sampler=sampler)
+    known: dict[str, float] = {}
+    trials = []
+    for i in range(budget):
+        for _ in range(MAX_REASKS):
+            ask = study.ask()
+            cfg = make_config(_suggest(ask, g), max_train, ctx.seed)
+            if config_id(cfg) not in known:
+                break
+            study.tell(ask, known[config_id(cfg)])  # a repeat: TPE learns it again, the budget is not spent
+        else:  # the space is (nearly) exhausted: a repeat counts as a trial (the cache makes it free)
+            ask = study.ask()
+            cfg = make_config(_suggest(ask, g), max_train, ctx.seed)
+        result = run_trial(spec, data, {**cfg, "id": f"t{i}"}, ctx, run_dir)
+        known[config_id(cfg)] = result["score"]
+        study.tell(ask, result["score"])
+        trials.append(result)
+    return trials, study

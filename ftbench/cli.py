@@ -1,0 +1,134 @@
+"""`python -m ftbench.cli` (the `ftbench` command): compare TREX's policies with the baselines on FT-Bench.
+
+  run     every task x policy x seed at an equal trial budget -> results.md, results.csv, curve_<task>.png
+  sweep   train every configuration of a search space once (records a complete replay table)
+  export  add the trial cache's results for some tasks to a replay table
+  reuse   how many trials a second comparison needed to reach the first one's best (goal P2)
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+
+from ftbench.runner import ALL_POLICIES
+
+
+def _list(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _context(args):
+    from graph.context import Context
+
+    ctx = Context()
+    overrides = {"device": args.device, "cache_dir": args.cache_dir, "trial_timeout_s": args.trial_timeout,
+                 "max_eval_examples": args.max_eval}
+    ctx = replace(ctx, **{k: v for k, v in overrides.items() if v is not None})
+    table = getattr(args, "replay", None) or getattr(args, "record", None)
+    if getattr(args, "replay", None) and getattr(args, "record", None):
+        raise ValueError("give --replay TABLE (pure replay) or --record TABLE (replay what is there, train and add "
+                         "the rest), not both")
+    if table:
+        ctx = replace(ctx, replay_table=table, replay_mode="record" if getattr(args, "record", None) else "replay")
+    return replace(ctx, runs_dir=ctx.runs_dir)  # re-validates the overrides
+
+
+def cmd_run(args) -> int:
+    from ftbench.results import goal_ratios, aggregate
+    from ftbench.runner import run_comparison
+
+    ctx = _context(args)
+    records = run_comparison(_list(args.tasks), _list(args.policy), [int(s) for s in _list(args.seeds)], args.budget,
+                             args.out, ctx, args.space, args.insights)
+    ratios = goal_ratios(aggregate(records))
+    if ratios:
+        print("TREX-UCT mean normalised gain (test) / other policy's: "
+              + ", ".join(f"{p} {'n/a' if v is None else f'{v:.2f}'}" for p, v in ratios.items()))
+    print(f"results: {args.out}/results.md")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from ftbench.runner import sweep
+
+    ctx = _context(args)
+    n = sweep(_list(args.tasks), args.space, ctx, args.out, with_test=args.with_test)
+    print(f"{n} configurations trained or reused; table {ctx.replay_table or '(none)'}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from pathlib import Path
+
+    from ftbench.catalog import resolve_task
+    from ftbench.replay import ReplayTable, export_cache
+    from graph.spec import load_spec
+    from tools.datasets import prepare_splits
+
+    ctx = _context(args)
+    table = ReplayTable(args.table, "record")
+    for task in _list(args.tasks):
+        spec = load_spec(resolve_task(task))
+        data = prepare_splits(spec, Path(args.out) / "export" / spec.name / "data")
+        print(f"{spec.name}: {export_cache(spec, data, ctx, table)} entries added to {args.table}")
+    return 0
+
+
+def cmd_reuse(args) -> int:
+    import json
+    from pathlib import Path
+
+    from ftbench.results import reuse_report
+
+    def load(d):
+        return [json.loads(line) for line in (Path(d) / "runs.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    _, text = reuse_report(load(args.first), load(args.second))
+    (Path(args.second) / "reuse.md").write_text(text, encoding="utf-8")
+    print(text)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ftbench", description="FT-Bench: TREX's policies against random search "
+                                                                 "and Optuna TPE at an equal trial budget.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--tasks", required=True, help="comma-separated shipped task names or spec files")
+    common.add_argument("--out", default="ftbench-results", help="output directory")
+    common.add_argument("--cache-dir", help="trial cache (default $TREX_CACHE_DIR or ~/.cache/trex)")
+    common.add_argument("--device", help="auto, cpu or cuda")
+    common.add_argument("--trial-timeout", type=float, help="seconds before a trial process is killed")
+    common.add_argument("--max-eval", type=int, help="validation examples scored per trial")
+    common.add_argument("--space", default="full", help="search space shared by all policies: full (the planner's "
+                                                        "grid) or bench (the restricted grid of the replay table)")
+    run = sub.add_parser("run", parents=[common], help="compare policies at an equal trial budget")
+    run.add_argument("--policy", default=",".join(ALL_POLICIES), help=f"comma-separated: {', '.join(ALL_POLICIES)}")
+    run.add_argument("--seeds", default="0,1,2")
+    run.add_argument("--budget", type=int, default=6, help="trials per run (TREX: rounds x configs per round)")
+    run.add_argument("--replay", metavar="TABLE", help="replay recorded results; a trial not in the table fails as missing")
+    run.add_argument("--record", metavar="TABLE", help="replay what the table holds; train the rest and add it")
+    run.add_argument("--insights", default="per-run", help="insight store of TREX runs: per-run (fresh, no run reads "
+                     "another's lessons), shared (one for the comparison), or a store directory (e.g. an earlier run's)")
+    run.set_defaults(func=cmd_run)
+    sw = sub.add_parser("sweep", parents=[common], help="train every configuration of a space once")
+    sw.add_argument("--record", metavar="TABLE", help="add the results to this replay table")
+    sw.add_argument("--with-test", action="store_true", help="also score every configuration on the test split")
+    sw.set_defaults(func=cmd_sweep)
+    ex = sub.add_parser("export", parents=[common], help="add the trial cache's results to a replay table")
+    ex.add_argument("--table", required=True)
+    ex.set_defaults(func=cmd_export)
+    ru = sub.add_parser("reuse", help="trials a second comparison needed to reach the first one's best (goal P2)")
+    ru.add_argument("--first", required=True, help="output directory of the first `run`")
+    ru.add_argument("--second", required=True, help="output directory of the second `run` (same cache / insights)")
+    ru.set_defaults(func=cmd_reuse)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

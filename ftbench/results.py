@@ -1,0 +1,186 @@
+"""The benchmark's results: normalised gains, the per task x policy table (Markdown and CSV), and one
+plot per task of the best validation score so far against trials spent, one line per policy."""
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+from pathlib import Path
+
+TREX_UCT = "uct_global"  # TREX's default policy: the one the goals compare
+
+
+def normalised_gain(score: float | None, base: float | None, reference: float | None = None,
+                    higher_is_better: bool = True) -> float | None:
+    """(score - base) / (reference - base) where the task has a reference score beyond the base model's,
+    else the plain improvement over the base model; both signed so that better is positive."""
+    if score is None or base is None:
+        return None
+    gain = score - base if higher_is_better else base - score
+    if reference is not None:
+        gap = reference - base if higher_is_better else base - reference
+        if gap > 1e-9:
+            return gain / gap
+    return gain
+
+
+def _mean_sd(values: list[float | None]) -> tuple[float | None, float | None, int]:
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return None, None, 0
+    return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0), len(vals)
+
+
+def with_gains(records: list[dict]) -> list[dict]:
+    return [{**r, "gain_test": normalised_gain(r["best_test"], r["base_test"], r["reference"], r["higher_is_better"]),
+             "gain_val": normalised_gain(r["best_val"], r["base_val"], r["reference"], r["higher_is_better"])}
+            for r in records]
+
+
+def aggregate(records: list[dict]) -> list[dict]:
+    """One row per task x policy (in first-seen order), plus one "ALL" row per policy over every task and seed."""
+    recs = with_gains(records)
+    keys = list(dict.fromkeys((r["task"], r["policy"]) for r in recs))
+    policies = list(dict.fromkeys(r["policy"] for r in recs))
+    rows = []
+    for task, policy in keys + [("ALL", p) for p in policies]:
+        group = [r for r in recs if r["policy"] == policy and task in ("ALL", r["task"])]
+        row = {"task": task, "policy": policy, "runs": len(group)}
+        for name in ("best_val", "best_test", "gain_test", "gain_val"):
+            row[name], row[name + "_sd"], _ = _mean_sd([r[name] for r in group])
+        row["base_test"], _, _ = _mean_sd([r["base_test"] for r in group])
+        for name in ("n_trials", "n_trained", "n_cached", "n_replayed", "n_missing", "n_failed"):
+            row[name] = sum(r[name] for r in group)
+        rows.append(row)
+    return rows
+
+
+def goal_ratios(rows: list[dict], gain: str = "gain_test") -> dict[str, float | None]:
+    """TREX-UCT's mean normalised gain over all tasks and seeds, divided by each other policy's."""
+    overall = {r["policy"]: r[gain] for r in rows if r["task"] == "ALL"}
+    uct = overall.get(TREX_UCT)
+    return {p: (uct / g if uct is not None and g not in (None, 0) else None)
+            for p, g in overall.items() if p != TREX_UCT}
+
+
+def _f(x, sd=None) -> str:
+    if x is None:
+        return "n/a"
+    return f"{x:.3f}" if sd is None else f"{x:.3f} ± {sd:.3f}"
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    fields = ["task", "policy", "runs", "best_val", "best_val_sd", "best_test", "best_test_sd", "base_test",
+              "gain_test", "gain_test_sd", "gain_val", "gain_val_sd", "n_trials", "n_trained", "n_cached",
+              "n_replayed", "n_missing", "n_failed"]
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        for row in rows:
+            w.writerow({k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items() if k in fields})
+
+
+def render_markdown(rows: list[dict], meta: dict, plots: list[str]) -> str:
+    lines = ["# FT-Bench policy comparison", "",
+             f"Equal trial budget: **{meta['budget']} trials** per run; seeds {', '.join(map(str, meta['seeds']))}; "
+             f"search space `{meta['space']}`; "
+             + (f"replay table `{meta['replay_table']}` (mode {meta['replay_mode']})." if meta.get("replay_table")
+                else "real training (trial cache shared across runs)."), "",
+             "Best val: the best validation score among the run's trials. Test: the hidden test score of that trial. "
+             "Gain: normalised gain on test, (test - base) / (reference - base) where the task has a reference "
+             "score, else test - base; mean ± sd over seeds.", "",
+             "| task | policy | best val | test of best | base test | gain (test) | gain (val) | trials: trained / cached / replayed / missing |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['task']} | {r['policy']} | {_f(r['best_val'], r['best_val_sd'])} | "
+                     f"{_f(r['best_test'], r['best_test_sd'])} | {_f(r['base_test'])} | "
+                     f"{_f(r['gain_test'], r['gain_test_sd'])} | {_f(r['gain_val'], r['gain_val_sd'])} | "
+                     f"{r['n_trained']} / {r['n_cached']} / {r['n_replayed']} / {r['n_missing']} |")
+    for gain in ("gain_test", "gain_val"):
+        ratios = goal_ratios(rows, gain)
+        if ratios:
+            lines += ["", f"TREX-UCT ({TREX_UCT}) mean {gain.replace('_', ' on ')} / other policy's: "
+                      + ", ".join(f"{p} {_f(v)}" for p, v in ratios.items())]
+    lines += [""] + [f"![{Path(p).stem}]({p})" for p in plots]
+    return "\n".join(lines) + "\n"
+
+
+def plot_curves(records: list[dict], out_dir: Path) -> list[str]:
+    """One PNG per task: mean best-so-far validation score vs trials, a band of ± 1 sd over seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for task in dict.fromkeys(r["task"] for r in records):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for policy in dict.fromkeys(r["policy"] for r in records if r["task"] == task):
+            traces = [r["trace"] for r in records if r["task"] == task and r["policy"] == policy and r["trace"]]
+            if not traces:
+                continue
+            n = min(len(t) for t in traces)
+            mean = [statistics.fmean(t[i] for t in traces) for i in range(n)]
+            sd = [statistics.pstdev([t[i] for t in traces]) for i in range(n)]
+            xs = list(range(1, n + 1))
+            ax.plot(xs, mean, marker="o", ms=3, label=policy)
+            ax.fill_between(xs, [m - s for m, s in zip(mean, sd)], [m + s for m, s in zip(mean, sd)], alpha=0.15)
+        base = [r["base_val"] for r in records if r["task"] == task and r["base_val"] is not None]
+        if base:
+            ax.axhline(base[0], color="grey", ls=":", label="base model")
+        metric = next(r["metric"] for r in records if r["task"] == task)
+        ax.set(title=f"{task}: best validation score so far", xlabel="trials", ylabel=f"{metric} (validation)")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        path = out_dir / f"curve_{task}.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        paths.append(path.name)
+    return paths
+
+
+def write_results(records: list[dict], out_dir: Path, meta: dict) -> dict:
+    rows = aggregate(records)
+    write_csv(rows, out_dir / "results.csv")
+    plots = plot_curves(records, out_dir)
+    (out_dir / "results.md").write_text(render_markdown(rows, meta, plots), encoding="utf-8")
+    return {"rows": rows, "plots": plots}
+
+
+def trials_to_reach(trace: list[float], target: float, higher_is_better: bool = True) -> int | None:
+    """1-based number of trials after which the best-so-far score reached target; None if never."""
+    for i, v in enumerate(trace, 1):
+        if v is not None and (v >= target - 1e-9 if higher_is_better else v <= target + 1e-9):
+            return i
+    return None
+
+
+def reuse_report(first: list[dict], second: list[dict]) -> tuple[list[dict], str]:
+    """Goal P2: how many trials (and new trainings) a second run needed to reach the first run's best
+    validation score, per (task, policy, seed) present in both."""
+    rows = []
+    index = {(r["task"], r["policy"]): r for r in second}
+    for a in first:
+        b = index.get((a["task"], a["policy"]))
+        if b is None or a["best_val"] is None:
+            continue
+        t1 = trials_to_reach(a["trace"], a["best_val"], a["higher_is_better"])
+        t2 = trials_to_reach(b["trace"], a["best_val"], a["higher_is_better"])
+        # New trainings had the cache held only the first run's trials: configs the first run never tried.
+        known = {json.dumps(c, sort_keys=True) for c in a.get("configs", [])}
+        fresh = sum(json.dumps(c, sort_keys=True) not in known for c in b.get("configs", [])[:t2]) if t2 else None
+        rows.append({"task": a["task"], "policy": a["policy"], "first_seed": a["seed"], "second_seed": b["seed"],
+                     "target": a["best_val"], "first_trials": t1, "second_trials": t2, "second_new_trainings": fresh,
+                     "ratio": (t2 / t1) if t1 and t2 else None})
+    lines = ["# Second run vs first: trials to reach the first run's best validation score", "",
+             "| task | policy | seeds | first run's best | trials (first) | trials (second) | ratio | second run's trials not in the first (would train) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['task']} | {r['policy']} | {r['first_seed']} -> {r['second_seed']} | {_f(r['target'])} | "
+                     f"{r['first_trials']} | {r['second_trials'] or 'not reached'} | {_f(r['ratio'])} | "
+                     f"{'n/a' if r['second_new_trainings'] is None else r['second_new_trainings']} |")
+    ratios = [r["ratio"] for r in rows if r["ratio"] is not None]
+    reached = sum(r["second_trials"] is not None for r in rows)
+    lines += ["", f"Reached in {reached} of {len(rows)}; mean ratio {_f(statistics.fmean(ratios) if ratios else None)} "
+              "(goal P2: <= 0.50)."]
+    return rows, "\n".join(lines) + "\n"

@@ -1,0 +1,199 @@
+"""Run TREX's selection policies and the baselines on FT-Bench tasks at an equal trial budget.
+
+TREX policies run the real graph (graph.main.build_graph) with Context(selection_policy=...); the
+baselines (ftbench.baselines) run the same trial machinery. Every run's trials are listed in the order
+they were proposed and cut at the budget; the best of those on validation is scored once on the hidden
+test split. Counting trials, not rounds: a TREX run gets ceil(budget / K) rounds of K configurations and
+any trial past the budget is ignored (pick a budget that K divides to waste none).
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from ftbench.baselines import BASELINES, random_search, run_trial, tpe_search
+from ftbench.space import max_train_for, planner_space
+from graph.context import POLICIES as TREX_POLICIES
+from graph.context import Context
+from graph.spec import load_spec
+from ftbench.catalog import resolve_task
+from tools.datasets import prepare_splits
+from tools.metrics import get_metric
+from tools.trial_jobs import run_scoring
+
+ALL_POLICIES = TREX_POLICIES + BASELINES
+BASE_CFG = {"id": "base", "epochs": 0, "template": "chat"}
+
+
+def trex_trials(tree: dict) -> list[dict]:
+    """The search tree's trials in the order they ran (round by round), as run records."""
+    out = []
+    for node in sorted((n for n in tree.values() if n.get("round", 0) > 0), key=lambda n: n["round"]):
+        for cfg in node.get("trials", []):
+            res = node.get("results", {}).get(cfg["id"], {})
+            out.append({"config": cfg, "node": node["id"], "status": res.get("status", "failed"),
+                        "score": res.get("score"), "cached": bool(res.get("cached")), "key": res.get("key", ""),
+                        "adapter": res.get("adapter"), "failure": res.get("failure"), "error": res.get("error")})
+    return out
+
+
+def run_trex(spec, policy: str, ctx: Context, budget: int, run_dir: Path, space: str) -> tuple[list[dict], dict]:
+    from graph.main import build_graph
+
+    k = spec.budget.configs_per_round
+    task = spec.model_dump()
+    task["budget"] = {**task["budget"], "rounds": math.ceil(budget / k), "wall_time_s": None,
+                      "max_train_samples": max_train_for(space, spec.budget.max_train_samples)}
+    # The trial budget is the only limit: no human pause, no round or wall-time cap from the environment.
+    unattended = {k: v for k, v in (("human_review", False), ("max_rounds", None), ("max_wall_time_s", None))
+                  if hasattr(ctx, k)}
+    with planner_space(space):
+        state = build_graph().invoke({"task": task, "run_dir": str(run_dir)}, {"recursion_limit": 10_000},
+                                     context=replace(ctx, selection_policy=policy, **unattended))
+    return trex_trials(state["tree"]), state["data"]
+
+
+def best_of(trials: list[dict], metric) -> dict | None:
+    best = None
+    for t in trials:
+        if t["status"] == "ok" and (best is None or metric.better(t["score"], best["score"])):
+            best = t
+    return best
+
+
+def _test_score(spec, data, cfg, trial, ctx, run_dir) -> float | None:
+    out = run_scoring(spec, data, cfg, trial.get("adapter") if trial else None, trial["key"] if trial else "base",
+                      "test", ctx, run_dir / "test" / (cfg["id"] if trial else "base"), None)
+    return float(out["score"]) if out["status"] == "ok" else None
+
+
+def insight_store_for(insights: str, out_dir: Path, run_dir: Path) -> str:
+    """per-run: a fresh store in the run directory, so no run reads another's lessons (a fair comparison);
+    shared: one store for the whole comparison; anything else: that store (e.g. an earlier run's)."""
+    if insights == "per-run":
+        return str(run_dir / "insights")
+    if insights == "shared":
+        return str(out_dir / "insights")
+    return insights
+
+
+def run_one(task: str, policy: str, seed: int, budget: int, out_dir: Path, ctx: Context, space: str,
+            insights: str = "per-run") -> dict:
+    """One (task, policy, seed) run; returns its record (trace, best, test score, reuse counts)."""
+    from ftbench.replay import table_for
+
+    spec = load_spec(resolve_task(task))
+    metric = get_metric(spec.metric)
+    run_dir = out_dir / "runs" / f"{spec.name}-{policy}-s{seed}"
+    ctx = replace(ctx, seed=seed)
+    if hasattr(ctx, "insight_store"):
+        ctx = replace(ctx, insight_store=insight_store_for(insights, out_dir, run_dir))
+    table = table_for(ctx)
+    before = dict(table.stats) if table else {}
+    started = time.time()
+    if policy in TREX_POLICIES:
+        trials, data = run_trex(spec, policy, ctx, budget, run_dir, space)
+    else:
+        data = prepare_splits(spec, run_dir / "data")
+        max_train = min(max_train_for(space, spec.budget.max_train_samples), data["sizes"]["train"])
+        if policy == "random":
+            trials = random_search(spec, data, ctx, budget, space, max_train, run_dir)
+        else:
+            trials, _ = tpe_search(spec, data, ctx, budget, space, max_train, run_dir)
+    trials = trials[:budget]
+    base_cfg = {**BASE_CFG, "seed": seed}
+    base_val = run_trial_base(spec, data, base_cfg, ctx, run_dir)
+    best = best_of(trials, metric)
+    best_test = _test_score(spec, data, best["config"], best, ctx, run_dir) if best else None
+    trace, running = [], None
+    for t in trials:
+        if t["status"] == "ok" and (running is None or metric.better(t["score"], running)):
+            running = t["score"]
+        trace.append(running if running is not None else metric.worst)
+    replayed = [t for t in trials if str(t.get("key", "")).startswith("replay:")]
+    return {
+        "task": spec.name, "policy": policy, "seed": seed, "budget": budget, "metric": spec.metric,
+        "higher_is_better": metric.higher_is_better, "reference": spec.reference_score,
+        "base_val": base_val, "base_test": _test_score(spec, data, base_cfg, None, ctx, run_dir),
+        "best_val": best["score"] if best else None, "best_test": best_test,
+        "best_config": {k: v for k, v in best["config"].items() if k != "id"} if best else None,
+        "trace": trace, "scores": [t["score"] for t in trials], "n_trials": len(trials),
+        "trained": [not t["cached"] and t["status"] == "ok" for t in trials],  # per trial: a real training now
+        "configs": [{k: v for k, v in t["config"].items() if k not in ("id", "seed")} for t in trials],
+        "n_failed": sum(t["status"] != "ok" for t in trials),
+        "n_missing": sum(t.get("failure") == "missing" for t in trials),
+        "n_replayed": len(replayed), "n_cached": sum(t["cached"] for t in trials) - len(replayed),
+        "n_trained": sum(not t["cached"] and t["status"] == "ok" for t in trials),
+        "table": {k: table.stats[k] - before.get(k, 0) for k in table.stats} if table else None,
+        "wall_s": round(time.time() - started, 1), "run_dir": str(run_dir),
+    }
+
+
+def run_trial_base(spec, data, base_cfg, ctx, run_dir) -> float | None:
+    out = run_scoring(spec, data, base_cfg, None, "base", "val", ctx, run_dir / "base_val", ctx.max_eval_examples)
+    return float(out["score"]) if out["status"] == "ok" else None
+
+
+def run_comparison(tasks: list[str], policies: list[str], seeds: list[int], budget: int, out_dir: str | Path,
+                   ctx: Context | None = None, space: str = "full", insights: str = "per-run", log=print) -> list[dict]:
+    """Every task x policy x seed at the same trial budget; writes runs.jsonl and the results (md, csv, png)."""
+    from ftbench.results import write_results
+
+    unknown = [p for p in policies if p not in ALL_POLICIES]
+    if unknown:
+        raise ValueError(f"unknown policy {', '.join(unknown)}; known: {', '.join(ALL_POLICIES)}")
+    if budget < 1:
+        raise ValueError("budget must be at least 1 trial")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ctx = ctx or Context()
+    records = []
+    with (out_dir / "runs.jsonl").open("w", encoding="utf-8") as f:
+        for task in tasks:
+            for policy in policies:
+                for seed in seeds:
+                    rec = run_one(task, policy, seed, budget, out_dir, ctx, space, insights)
+                    records.append(rec)
+                    f.write(json.dumps(rec) + "\n")
+                    f.flush()
+                    log(f"{rec['task']:14s} {policy:12s} seed {seed}: best val {_fmt(rec['best_val'])} "
+                        f"test {_fmt(rec['best_test'])} (base {_fmt(rec['base_test'])}); {rec['n_trials']} trials: "
+                        f"{rec['n_trained']} trained, {rec['n_cached']} from the cache, {rec['n_replayed']} replayed, "
+                        f"{rec['n_missing']} missing; {rec['wall_s']:.0f} s")
+    write_results(records, out_dir, {"budget": budget, "seeds": seeds, "space": space,
+                                     "replay_table": ctx.replay_table, "replay_mode": ctx.replay_mode})
+    return records
+
+
+def _fmt(x) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
+def sweep(tasks: list[str], space: str, ctx: Context, out_dir: str | Path, with_test: bool = False, log=print) -> int:
+    """Train and score every configuration of a space once (to record a complete replay table); with_test
+    scores each on the test split too (otherwise only the configs that win a run get a test score)."""
+    from ftbench.space import all_configs
+
+    out_dir = Path(out_dir)
+    done = 0
+    for task in tasks:
+        spec = load_spec(resolve_task(task))
+        run_dir = out_dir / "sweep" / spec.name
+        data = prepare_splits(spec, run_dir / "data")
+        max_train = min(max_train_for(space, spec.budget.max_train_samples), data["sizes"]["train"])
+        run_trial_base(spec, data, {**BASE_CFG, "seed": ctx.seed}, ctx, run_dir)
+        _test_score(spec, data, {**BASE_CFG, "seed": ctx.seed}, None, ctx, run_dir)
+        configs = all_configs(space, max_train, ctx.seed)
+        for i, cfg in enumerate(configs):
+            t = time.time()
+            rec = run_trial(spec, data, {**cfg, "id": f"c{i}"}, ctx, run_dir)
+            if with_test and rec["status"] == "ok":
+                _test_score(spec, data, rec["config"], rec, ctx, run_dir)
+            done += 1
+            log(f"{spec.name} {i + 1}/{len(configs)} lr={cfg['lr']:g} epochs={cfg['epochs']} "
+                f"samples={cfg['max_samples']}: {rec['status']} val {_fmt(rec['score'])} "
+                f"{'(cached)' if rec['cached'] else ''} {time.time() - t:.0f} s")
+    return done

@@ -1,0 +1,193 @@
+"""FT-Bench runner: every policy at an equal trial budget, replay tables, Optuna TPE, normalised gains."""
+import csv
+import json
+import math
+
+import pytest
+import yaml
+
+import tools.trial_jobs
+from ftbench import replay
+from ftbench.baselines import random_search, tpe_search
+from ftbench.results import normalised_gain
+from ftbench.runner import ALL_POLICIES, run_comparison
+from ftbench.space import all_configs, max_train_for, space_size
+from graph.spec import load_spec
+from tools.datasets import prepare_splits
+
+
+@pytest.fixture
+def bench_ctx(tmp_path):
+    """A run context with an empty cache: enough for replayed runs and for the baselines' own logic."""
+    from graph.context import Context
+
+    return Context(runs_dir=str(tmp_path / "runs"), cache_dir=str(tmp_path / "cache"), trial_timeout_s=300,
+                   max_eval_examples=12, device="cpu")
+
+
+@pytest.fixture
+def task_file(tiny_task, tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny_task))
+    return path
+
+
+def synthetic_score(cfg: dict) -> float:
+    """A landscape with one best corner: higher lr, more epochs and more samples are better."""
+    return round(0.2 + 0.1 * (math.log10(cfg["lr"]) + 4) + 0.05 * cfg["epochs"] + 0.001 * cfg["max_samples"], 4)
+
+
+def hand_made_table(task_file, tmp_path, context) -> str:
+    """A replay table holding every config of the "bench" space (and the base model), built by hand."""
+    spec = load_spec(task_file)
+    data = prepare_splits(spec, tmp_path / "hand" / "data")
+    tkey = replay.task_key(spec, data)
+    max_train = max_train_for("bench", min(spec.budget.max_train_samples, data["sizes"]["train"]))
+    rows = [{"key": replay.trial_key(tkey, {"epochs": 0, "template": "chat"}, None), "config": {"epochs": 0},
+             "scores": {"val": {"score": 0.1, "max_examples": context.max_eval_examples},
+                        "test": {"score": 0.05, "max_examples": None}}, "train": {}}]
+    for cfg in all_configs("bench", max_train, seed=0):
+        s = synthetic_score(cfg)
+        rows.append({"key": replay.trial_key(tkey, cfg, None), "config": replay.config_key(cfg),
+                     "train": {"val_loss": [1.0, 0.5], "loss_curve": [[1, 1.0]], "train_s": 1.0},
+                     "scores": {"val": {"score": s, "max_examples": context.max_eval_examples},
+                                "test": {"score": s - 0.05, "max_examples": None}}})
+    path = tmp_path / "table.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+def no_insight_store(monkeypatch):
+    """The insight store (Chroma + embeddings) is not under test here and costs seconds per run: runs go on
+    without it, as they do when it is down."""
+    import nodes.distill_insights
+    import nodes.research
+
+    def down(*args, **kwargs):
+        raise RuntimeError("no insight store in this test")
+    for module in (nodes.research, nodes.distill_insights):
+        monkeypatch.setattr(module, "open_context_store", down, raising=False)
+
+
+def no_training(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a trial process was started in replay mode")
+    monkeypatch.setattr(tools.trial_jobs, "run_job", refuse)
+
+
+def test_replay_runs_every_policy_at_equal_budget_and_writes_results(task_file, tmp_path, bench_ctx, monkeypatch):
+    bench_ctx.replay_table = hand_made_table(task_file, tmp_path, bench_ctx)
+    no_training(monkeypatch)
+    no_insight_store(monkeypatch)
+    out = tmp_path / "out"
+    records = run_comparison([str(task_file)], list(ALL_POLICIES), [0], 4, out, bench_ctx, space="bench",
+                             insights="shared", log=lambda *_: None)
+    assert sorted(r["policy"] for r in records) == sorted(ALL_POLICIES)
+    for r in records:
+        assert r["n_trials"] == 4 and len(r["trace"]) == 4 and r["n_missing"] == 0 and r["n_replayed"] == 4
+        assert r["trace"] == sorted(r["trace"])  # best so far never drops
+        assert r["best_test"] == pytest.approx(r["best_val"] - 0.05) and r["base_test"] == 0.05
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert {(row["task"], row["policy"]) for row in rows} >= {("tiny_intents", p) for p in ALL_POLICIES}
+    assert all(float(row["n_trials"]) == 4 for row in rows if row["task"] == "tiny_intents")
+    md = (out / "results.md").read_text()
+    assert "| tiny_intents | tpe |" in md and "4 trials" in md
+    png = out / "curve_tiny_intents.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_config_missing_from_the_table_fails_clearly(task_file, tmp_path, bench_ctx, monkeypatch):
+    table = tmp_path / "partial.jsonl"
+    full = hand_made_table(task_file, tmp_path, bench_ctx)
+    table.write_text("".join(line + "\n" for line in open(full).read().splitlines()[:3]))  # base + 2 configs
+    bench_ctx.replay_table = str(table)
+    no_training(monkeypatch)
+    [rec] = run_comparison([str(task_file)], ["random"], [0], 4, tmp_path / "out", bench_ctx, space="bench",
+                           log=lambda *_: None)
+    assert rec["n_trials"] == 4 and rec["n_missing"] >= 1 and rec["n_trained"] == 0
+    failures = [json.loads(line) for line in open(tmp_path / "out" / "runs.jsonl")]
+    assert failures[0]["n_missing"] == rec["n_missing"]
+
+
+def fake_eval(monkeypatch):
+    """Trials scored by the synthetic landscape, without training: the baselines' own logic is under test."""
+    import ftbench.baselines as b
+
+    def run_trial(spec, data, cfg, ctx, run_dir):
+        return {"config": cfg, "status": "ok", "score": synthetic_score(cfg), "cached": False, "key": "k"}
+    monkeypatch.setattr(b, "run_trial", run_trial)
+
+
+def test_tpe_is_optuna_ask_and_tell_seeded_and_reproducible(task_file, tmp_path, bench_ctx, monkeypatch):
+    import optuna
+
+    fake_eval(monkeypatch)
+    spec = load_spec(task_file)
+    runs = {}
+    for seed in (0, 0, 1):
+        bench_ctx.seed = seed
+        trials, study = tpe_search(spec, {}, bench_ctx, 8, "full", 64, tmp_path)
+        runs.setdefault(seed, []).append([t["config"] for t in trials])
+    assert isinstance(study.sampler, optuna.samplers.TPESampler)
+    assert len(study.trials) >= 8 and all(t.state.name == "COMPLETE" for t in study.trials)
+    assert [t.value for t in study.trials][-1] == synthetic_score(trials[-1]["config"])  # told the trial's score
+    assert runs[0][0] == runs[0][1]  # same seed, same proposals
+    assert runs[0][0] != runs[1][0]
+    assert len({json.dumps(c, sort_keys=True) for c in runs[0][0]}) == 8  # no config tried twice
+
+
+def test_random_search_is_seeded_and_never_repeats(task_file, tmp_path, bench_ctx, monkeypatch):
+    fake_eval(monkeypatch)
+    spec = load_spec(task_file)
+    n = space_size("bench", 64)
+    a = random_search(spec, {}, bench_ctx, n, "bench", 64, tmp_path)
+    b = random_search(spec, {}, bench_ctx, n, "bench", 64, tmp_path)
+    assert [t["config"] for t in a] == [t["config"] for t in b]
+    assert len({json.dumps(t["config"], sort_keys=True) for t in a}) == n  # the whole bench space, once each
+
+
+def test_record_then_replay_gives_identical_results_without_training(task_file, tmp_path, context, monkeypatch):
+    context.replay_table, context.replay_mode = str(tmp_path / "rec.jsonl"), "record"
+    no_insight_store(monkeypatch)
+    kw = {"space": "bench", "insights": "shared", "log": lambda *_: None}
+    recorded = run_comparison([str(task_file)], ["uct_global", "tpe"], [0], 2, tmp_path / "a", context, **kw)
+    assert sum(r["n_trained"] for r in recorded) >= 2  # real training happened while recording
+    context.replay_mode = "replay"
+    no_training(monkeypatch)
+    replayed = run_comparison([str(task_file)], ["uct_global", "tpe"], [0], 2, tmp_path / "b", context, **kw)
+    same = ("scores", "trace", "best_val", "best_test", "base_val", "base_test", "best_config")
+    for r, p in zip(recorded, replayed):
+        assert {k: r[k] for k in same} == {k: p[k] for k in same}
+        assert p["n_trained"] == 0 and p["n_replayed"] == 2
+    # The trial cache those trainings went through exports into a table with the same entries.
+    spec = load_spec(task_file)
+    exported = replay.ReplayTable(tmp_path / "exported.jsonl", "record")
+    replay.export_cache(spec, prepare_splits(spec, tmp_path / "exp"), context, exported)
+    recorded_table = replay.ReplayTable(context.replay_table)
+    trained = {k: e for k, e in recorded_table.entries.items() if e["train"]}
+    assert trained and set(trained) <= set(exported.entries)
+    for k, e in trained.items():
+        assert exported.entries[k]["scores"]["val"]["score"] == e["scores"]["val"]["score"]
+
+
+def test_normalised_gain_on_hand_values():
+    assert normalised_gain(0.8, 0.2, reference=0.9) == pytest.approx(0.6 / 0.7)
+    assert normalised_gain(0.8, 0.2) == pytest.approx(0.6)  # no reference: plain improvement
+    assert normalised_gain(0.1, 0.2) == pytest.approx(-0.1)
+    assert normalised_gain(2.0, 3.0, reference=1.0, higher_is_better=False) == pytest.approx(0.5)  # e.g. a loss
+    assert normalised_gain(0.5, 0.9, reference=0.8) == pytest.approx(-0.4)  # reference below base: improvement
+    assert normalised_gain(None, 0.2) is None
+
+
+def test_reuse_report_counts_trials_to_reach_the_first_runs_best():
+    from ftbench.results import reuse_report, trials_to_reach
+
+    assert trials_to_reach([0.2, 0.5, 0.8], 0.8) == 3 and trials_to_reach([0.2], 0.8) is None
+    assert trials_to_reach([3.0, 1.5], 2.0, higher_is_better=False) == 2
+    first = [{"task": "t", "policy": "uct_global", "seed": 0, "best_val": 0.8, "higher_is_better": True,
+              "trace": [0.2, 0.5, 0.8, 0.8], "configs": [{"lr": 1}, {"lr": 2}, {"lr": 3}, {"lr": 4}]}]
+    second = [{"task": "t", "policy": "uct_global", "seed": 1, "trace": [0.5, 0.8, 0.9, 0.9],
+               "configs": [{"lr": 9}, {"lr": 3}, {"lr": 5}, {"lr": 6}]}]
+    [row], text = reuse_report(first, second)
+    assert (row["first_trials"], row["second_trials"], row["second_new_trainings"]) == (3, 2, 1)
+    assert row["ratio"] == pytest.approx(2 / 3) and "0.667" in text
