@@ -1,7 +1,10 @@
-"""Deterministic generator of the offline task `unit_convert`: convert a metric quantity to another unit.
+"""Deterministic generator of the offline task `unit_convert`: convert a metric quantity one prefix step
+(a factor of 1000: km/m, m/mm, kg/g, g/mg, l/ml) up or down.
 
 `python -m ftbench.generate_units` rewrites ftbench/data/unit_convert.jsonl byte for byte. The answer is
-the bare number in the target unit, written without exponent or trailing zeros ("2500", "0.045").
+the bare number in the target unit, written without exponent or trailing zeros ("2500", "0.45").
+One step of 1000 keeps the task learnable by a 135M model in a few dozen steps (the decimal point moves
+three places); an earlier version with any pair of units (factors up to 10^6) stayed at 0 exact match.
 """
 from __future__ import annotations
 
@@ -12,13 +15,13 @@ from pathlib import Path
 
 # unit -> (quantity, factor to the quantity's base unit, name used in questions)
 UNITS = {
-    "mm": ("length", Decimal("0.001"), "millimetres"), "cm": ("length", Decimal("0.01"), "centimetres"),
-    "m": ("length", Decimal(1), "metres"), "km": ("length", Decimal(1000), "kilometres"),
+    "mm": ("length", Decimal("0.001"), "millimetres"), "m": ("length", Decimal(1), "metres"),
+    "km": ("length", Decimal(1000), "kilometres"),
     "mg": ("mass", Decimal("0.001"), "milligrams"), "g": ("mass", Decimal(1), "grams"),
     "kg": ("mass", Decimal(1000), "kilograms"),
-    "ml": ("volume", Decimal("0.001"), "millilitres"), "cl": ("volume", Decimal("0.01"), "centilitres"),
-    "l": ("volume", Decimal(1), "litres"),
+    "ml": ("volume", Decimal("0.001"), "millilitres"), "l": ("volume", Decimal(1), "litres"),
 }
+STEPS = [("km", "m"), ("m", "mm"), ("kg", "g"), ("g", "mg"), ("l", "ml")]  # (larger, smaller): a factor of 1000
 QUESTIONS = [
     "Convert {v} {u} to {t}.", "How many {tn} are in {v} {u}?", "{v} {u} = ? {t}", "Express {v} {un} in {tn}.",
     "What is {v} {u} in {t}?", "{v} {un} to {tn}", "I have {v} {u}; how much is that in {tn}?",
@@ -33,13 +36,15 @@ def plain(x: Decimal) -> str:
 
 def generate(n: int = 480, seed: int = 13) -> list[dict]:
     rng = random.Random(seed)
-    units = sorted(UNITS)
     out, seen = [], set()
     while len(out) < n:
-        u = rng.choice(units)
-        t = rng.choice([x for x in units if UNITS[x][0] == UNITS[u][0] and x != u])
-        digits = rng.choice([1, 2, 3])
-        value = Decimal(rng.randrange(1, 10 ** digits)) / Decimal(10) ** rng.choice([0, 0, 1, 2])
+        big, small = rng.choice(STEPS)
+        if rng.random() < 0.5:  # down to the smaller unit: 2.5 km -> 2500 m
+            u, t = big, small
+            value = Decimal(rng.randrange(1, 1000)) if rng.random() < 0.7 else Decimal(rng.randrange(1, 100)) / 10
+        else:  # up to the larger unit: 2300 g -> 2.3 kg
+            u, t = small, big
+            value = Decimal(rng.randrange(1, 100) * rng.choice([10, 100, 1000]))
         answer = plain(value * UNITS[u][1] / UNITS[t][1])
         text = rng.choice(QUESTIONS).format(v=plain(value), u=u, t=t, un=UNITS[u][2], tn=UNITS[t][2])
         if text not in seen:
