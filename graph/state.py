@@ -52,6 +52,7 @@ class Node(TypedDict, total=False):
     diagnosis_kind: str  # diverged, overfitting, underfitting, no_gain, improving, baseline
     planner: str  # who planned the trials: llm | llm-retry | offline (the built-in planner)
     config_notes: list[str]  # bounds applied to LLM-proposed configs (clamped/rejected, with reasons), fills
+    priors_used: list[dict]  # earlier runs' winning configs the planner started this round from
     insights_used: list[str]  # lessons (this run and the shared store) the planner was shown for this round
     trial_rationales: dict[str, str]  # trial id -> the LLM's reason for it
 

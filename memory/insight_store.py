@@ -7,6 +7,7 @@ the embedding model load on first use, never at import.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import threading
 import time
@@ -115,6 +116,13 @@ class InsightStore:
         res = self.insights.query(query_texts=[text], n_results=min(k, n), where=where)
         return _rows(res)
 
+    def best_configs(self, base_model: str, limit: int = 500) -> list[dict]:
+        """Every stored "best configuration so far" lesson for this base model: [{id, text, metadata}]."""
+        res = self.insights.get(where={"$and": [{"kind": "best_config"}, {"base_model": base_model}]},
+                                include=["documents", "metadatas"], limit=limit)
+        return [{"id": i, "text": d, "metadata": m or {}}
+                for i, d, m in zip(res["ids"], res["documents"], res["metadatas"])]
+
     def count_insights(self) -> int:
         return self.insights.count()
 
@@ -173,3 +181,32 @@ def relevant_insights(store: InsightStore, requirement: dict, node_summary: str 
     except Exception as err:  # noqa: BLE001 - the planner goes on without insights
         log.warning("insight retrieval failed: %s", err)
         return []
+
+
+def prior_configs(store: InsightStore, task: dict, k: int = 3) -> list[dict]:
+    """Configurations that won earlier runs, for the planner's first round: the best ones of this task first
+    (highest gain over the base model), then those of other tasks of the same type on the same base model.
+    [{config, task, gain, text}]; never raises (a store failure gives [])."""
+    try:
+        rows = store.best_configs(task.get("base_model", ""))
+    except Exception as err:  # noqa: BLE001 - planning goes on without priors
+        log.warning("prior configs unavailable: %s", err)
+        return []
+    seen, ranked = set(), []
+    for row in rows:
+        meta = row["metadata"]
+        same_task = meta.get("task") == task.get("name")
+        if not same_task and meta.get("task_type") != task.get("task_type"):
+            continue
+        try:
+            cfg = json.loads(meta.get("config") or "{}")
+        except ValueError:
+            continue
+        key = json.dumps(cfg, sort_keys=True)
+        if not cfg or key in seen:
+            continue
+        seen.add(key)
+        ranked.append(((0 if same_task else 1), -float(meta.get("gain", 0.0)),
+                       {"config": cfg, "task": meta.get("task"), "gain": meta.get("gain"), "text": row["text"]}))
+    ranked.sort(key=lambda r: r[:2])
+    return [r[2] for r in ranked[:k]]

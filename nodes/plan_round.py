@@ -40,6 +40,22 @@ def stored_insights(state: State, ctx: Context) -> list[dict]:
     return relevant_insights(store, state.requirement, describe(node) if node else "", k=5)
 
 
+def stored_priors(state: State, ctx: Context, k: int) -> list[dict]:
+    """Winning configurations of earlier runs (this task first, then like tasks on the same base model), for a
+    round that has no trained parent to start from; [] otherwise or when the store is unavailable."""
+    from memory.insight_store import open_context_store, prior_configs
+    from tools.planner import best_trial_config
+
+    anchor = best_trial_config(state.tree.get(state.selected) or {})
+    if anchor is not None and anchor.get("epochs", 0) > 0:
+        return []
+    try:
+        store = open_context_store(ctx)
+    except Exception:  # noqa: BLE001 - planning goes on without priors
+        return []
+    return prior_configs(store, state.task, k)
+
+
 def plan_round(state: State, runtime: Runtime[Context]) -> dict:
     from tools.config_bounds import model_hidden_size
     from tools.llm_planner import PlanInput, plan_next_round
@@ -52,12 +68,15 @@ def plan_round(state: State, runtime: Runtime[Context]) -> dict:
     inputs = PlanInput(tree=planning_tree(state), parent_id=state.selected, k=spec.budget.configs_per_round, max_train=max_train,
                        seed=ctx.seed, higher_is_better=get_metric(spec.metric).higher_is_better, task=state.task,
                        requirement=state.requirement, insights=retrieved_insights(state, stored_insights(state, ctx)), feedback=list(state.feedback),
-                       hidden_size=model_hidden_size(spec.base_model, ctx.cache_dir) if ctx.chat_model else None)
+                       hidden_size=model_hidden_size(spec.base_model, ctx.cache_dir) if ctx.chat_model else None,
+                       priors=stored_priors(state, ctx, spec.budget.configs_per_round))
     # `propose` is looked up at call time, so the built-in planner can be swapped (tests do).
-    plan = plan_next_round(inputs, lambda *a: propose(*a), ctx, f"plan_round:{round_no}", state.llm)
+    plan = plan_next_round(inputs, lambda *a, **kw: propose(*a, **kw), ctx, f"plan_round:{round_no}", state.llm)
     node = Node(id=f"n{round_no}", parent=state.selected, round=round_no, status="planned", rationale=plan.rationale,
                 trials=plan.configs, results={}, visits=0, value=0.0, planner=plan.source,
                 **rejected_plans(state))
+    if inputs.priors:
+        node["priors_used"] = [{"task": p["task"], "gain": p["gain"], "config": p["config"]} for p in inputs.priors]
     if inputs.insights:
         node["insights_used"] = list(inputs.insights)  # what the planner was shown, for the report and the audit
     if plan.notes:

@@ -1,5 +1,5 @@
 from graph.tree import ROOT
-from tools.planner import hyper_key, propose
+from tools.planner import HYPER, hyper_key, propose, value
 
 
 def root_only():
@@ -67,3 +67,21 @@ def test_a_warm_start_is_new_under_each_parent():
                   "diagnosis_kind": "underfitting"}
     _, again = propose(tree, "n2", 1, max_train=100, seed=0)
     assert again[0].get("warm_start")  # the same schedule, but on n2's adapter: not a repeat
+
+
+def test_a_prior_from_an_earlier_run_is_snapped_to_the_grid_and_anchors_the_first_round():
+    prior = {"config": {"lr": 3e-3, "epochs": 3, "lora_r": 16, "lora_alpha": 32, "batch_size": 8, "max_samples": 500,
+                        "layer_fraction": 1.0, "template": "plain", "warm_start": False}, "task": "bank_intents",
+             "gain": 0.6}
+    rationale, cfgs = propose(root_only(), ROOT, 3, max_train=100, seed=1, priors=[prior])
+    first = cfgs[0]
+    # 3e-3 is off the grid: the nearest value on a log scale; 500 samples are more than this task allows.
+    assert (first["lr"], first["epochs"], first["lora_r"], first["lora_alpha"], first["max_samples"],
+            first["layer_fraction"], first["template"]) == (2e-3, 3, 16, 32, 100, 1.0, "plain")
+    assert cfgs[1]["lr"] == 1e-3 and cfgs[1]["epochs"] == 2  # the default keeps a slot
+    assert sum(value(cfgs[2], d) != value(first, d) for d in HYPER) == 1  # one move away from the prior
+    assert "earlier run on bank_intents" in rationale and "prior from bank_intents (gain +0.600)" in rationale
+    # A trained parent is its own anchor: priors only shape a first round.
+    tree, parent_cfg = with_child("improving")
+    _, later = propose(tree, "n1", 2, max_train=100, seed=1, priors=[prior])
+    assert all(c["lr"] != 2e-3 or c["template"] != "plain" for c in later)

@@ -1,8 +1,9 @@
 """Rule-based distillation of a round into 1-3 short, falsifiable lessons (no LLM needed).
 
 distill(tree, node_id, task) -> [{"text", "metadata"}]: the same signature an LLM-written distiller can take.
-Lessons compare trials of the round that differ in one hyper-parameter, the round against its parent, and
-record failures (a divergence bounds the usable learning rate).
+Lessons compare trials of the round that differ in one hyper-parameter, name the run's best configuration
+so far (with the config itself in the metadata, for later runs' planners), compare the round against its
+parent, and record failures (a divergence bounds the usable learning rate).
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import json
 import time
 
 from graph.state import Node
+from graph.tree import ROOT
 from tools.metrics import get_metric
 
 # The trial settings a lesson can name; lora_alpha follows lora_r unless it was set on its own.
@@ -125,6 +127,51 @@ def _against_parent(tree: dict[str, Node], node: Node, ctx: dict, higher: bool, 
     return [_lesson(text, "vs_parent", delta, node, ctx, parent_id=parent["id"])]
 
 
+def cold_equivalent(tree: dict[str, Node], node: Node, cfg: dict) -> dict:
+    """A config that reproduces a trial without its parents: a warm start's epochs are added to those of the
+    chain of adapters it continued (an approximation: the optimizer restarts at each link)."""
+    out = {k: v for k, v in cfg.items() if k not in ("id", "seed")}
+    while out.get("warm_start"):
+        parent = tree.get(node.get("parent") or "")
+        pcfg = next((c for c in (parent or {}).get("trials", []) if c["id"] == (parent or {}).get("best_trial")), None)
+        if pcfg is None:
+            break
+        out = {**{k: v for k, v in pcfg.items() if k not in ("id", "seed")},
+               "epochs": pcfg.get("epochs", 0) + out.get("epochs", 0), "warm_start": pcfg.get("warm_start", False)}
+        node = parent
+    out["warm_start"] = False
+    return out
+
+
+def _best_config(tree: dict[str, Node], node: Node, ctx: dict, higher: bool, prefix: str) -> list[dict]:
+    """When this round holds the run's best score so far: the winning configuration, machine-readable in the
+    metadata, so a later run on this task (or a like one) can start from it (tools.planner priors)."""
+    if node.get("failed") or node.get("score") is None or not node.get("best_trial"):
+        return []
+    sign = 1 if higher else -1
+    rivals = [n["score"] for n in tree.values() if n["id"] != node["id"] and n.get("score") is not None
+              and n.get("parent") is not None and not n.get("failed")]
+    if any(sign * r >= sign * node["score"] for r in rivals):
+        return []
+    base = (tree.get(ROOT) or {}).get("score")
+    if base is None or sign * (node["score"] - base) <= 0:
+        return []  # no better than the base model: nothing worth starting from
+    cfg = next((c for c in node.get("trials", []) if c["id"] == node["best_trial"]), None)
+    if cfg is None:
+        return []
+    cold = cold_equivalent(tree, node, cfg)
+    shown = ", ".join(f"{p} {fmt(p, _val(cold, p))}" for p in ("lr", "epochs", "lora_r", "max_samples", "layer_fraction",
+                                                                "template") if _val(cold, p) is not None)
+    if cold.get("recipe"):
+        shown += f", recipe {fmt('recipe', cold['recipe'])}"
+    delta = node["score"] - base
+    text = (f"{prefix}, the best configuration so far is {shown}: {ctx['metric']} {node['score']:.3f} against "
+            f"{base:.3f} for the base model ({delta:+.3f}, node {node['id']}, trial {cfg['id']})")
+    return [_lesson(text, "best_config", delta, node, ctx, config=json.dumps(cold, sort_keys=True),
+                    score=round(float(node["score"]), 6), base_score=round(float(base), 6),
+                    gain=round(sign * delta, 6))]
+
+
 def _failures(node: Node, ctx: dict, prefix: str) -> list[dict]:
     out = []
     results = node.get("results", {})
@@ -153,7 +200,10 @@ def distill(tree: dict[str, Node], node_id: str, task: dict, run_id: str = "") -
     ctx = {"task": task["name"], "task_type": task.get("task_type", ""), "base_model": task["base_model"],
            "metric": task["metric"], "run_id": run_id, "created": round(time.time(), 3)}
     prefix = f"on {task['name']} with {task['base_model'].split('/')[-1]}"
+    # Most specific first: a one-change comparison, a failure (it bounds the space), the run's best config
+    # (read back by later runs' planners), then the round against its parent.
     lessons = (_within_round(node, ctx, metric.higher_is_better, prefix)
-               + _against_parent(tree, node, ctx, metric.higher_is_better, prefix)
-               + _failures(node, ctx, prefix))
+               + _failures(node, ctx, prefix)
+               + _best_config(tree, node, ctx, metric.higher_is_better, prefix)
+               + _against_parent(tree, node, ctx, metric.higher_is_better, prefix))
     return lessons[:MAX_LESSONS]

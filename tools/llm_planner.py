@@ -79,6 +79,7 @@ class PlanInput:
     insights: list[str] = field(default_factory=list)
     feedback: list[str] = field(default_factory=list)
     hidden_size: int | None = None
+    priors: list[dict] = field(default_factory=list)  # earlier runs' winning configs (insight_store.prior_configs)
 
 
 def condensed_memory(p: PlanInput) -> str:
@@ -131,6 +132,9 @@ def condensed_memory(p: PlanInput) -> str:
         _section("Key failures", fails),
         _section("Effects seen so far", eff),
         _section("Retrieved insights", [_clip(i, 300) for i in p.insights[:MAX_INSIGHTS]]),
+        *([_section("Winning configurations of earlier runs (a good first round starts from them)",
+                    [f"{pr.get('task')}: {compact(pr['config'])} (gain {float(pr.get('gain') or 0):+.3f})"
+                     for pr in p.priors[:3]])] if p.priors else []),
         _section("Human feedback (must be honoured)", [_clip(f, 300) for f in p.feedback[-MAX_FEEDBACK:]]),
     ]
     text = "\n\n".join(sections)
@@ -200,7 +204,8 @@ def plan_next_round(p: PlanInput, offline: Callable[..., tuple[str, list[TrialCo
     from tools.structured_llm import OFFLINE, structured_step
 
     def run_offline(tree=None, k=None):
-        return offline(tree or p.tree, p.parent_id, k or p.k, p.max_train, p.seed, p.higher_is_better)
+        return offline(tree or p.tree, p.parent_id, k or p.k, p.max_train, p.seed, p.higher_is_better,
+                       priors=p.priors)
 
     kept: dict = {}
 

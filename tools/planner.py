@@ -4,6 +4,7 @@ Seeded and reproducible."""
 from __future__ import annotations
 
 import json
+import math
 import random
 
 from graph.state import Node, TrialConfig
@@ -98,6 +99,30 @@ def move(cfg: TrialConfig, dim: str, direction: int, max_train: int) -> TrialCon
     return out
 
 
+def snap(cfg: dict, max_train: int, seed: int) -> TrialConfig:
+    """A config from elsewhere (an earlier run's winner) moved onto this planner's grid: each ordered value to
+    the nearest grid value, an unknown choice to the default, a cold start. Keeps a prior inside the space the
+    run searches (a restricted benchmark space included)."""
+    out = default_config(max_train, seed)
+    for dim in HYPER:
+        if dim == "warm_start" or dim not in cfg:
+            continue
+        grid = _grid_for(dim, max_train) if dim in GRID or dim == "max_samples" else None
+        val = cfg[dim]
+        if grid is None:
+            continue
+        if dim in CATEGORICAL:
+            out[dim] = val if val in grid else out.get(dim)
+        elif isinstance(val, (int, float)):
+            out[dim] = min(grid, key=lambda g: abs(math.log(g) - math.log(val)) if val > 0 else abs(g - val))
+    if cfg.get("method") in ("lora", "qlora", "full") and cfg.get("method") != "lora":
+        out["method"] = cfg["method"]
+    out["lora_alpha"] = 2 * out["lora_r"]
+    if not out.get("recipe"):
+        out.pop("recipe", None)
+    return TrialConfig(**out)
+
+
 def best_trial_config(node: Node) -> TrialConfig | None:
     if node.get("failed") or not node.get("best_trial"):
         return None
@@ -128,8 +153,12 @@ def observed_effects(tree: dict[str, Node], max_train: int) -> dict[tuple[str, i
 
 
 def propose(tree: dict[str, Node], parent_id: str, k: int, max_train: int, seed: int,
-            higher_is_better: bool = True) -> tuple[str, list[TrialConfig]]:
-    """Return (rationale, k configs) for a new child of parent_id; never repeats a config in the tree."""
+            higher_is_better: bool = True, priors: list[dict] | None = None) -> tuple[str, list[TrialConfig]]:
+    """Return (rationale, k configs) for a new child of parent_id; never repeats a config in the tree.
+
+    `priors` ([{config, task, gain}], best first; memory.insight_store.prior_configs) are configurations that
+    won earlier runs: with no trained parent yet they take the first slots and the best one becomes the anchor
+    the remaining slots move around, instead of the default recipe."""
     rng = random.Random(f"{seed}:{parent_id}:{len(tree)}")
     parent = tree[parent_id]
     anchor = best_trial_config(parent)
@@ -140,9 +169,19 @@ def propose(tree: dict[str, Node], parent_id: str, k: int, max_train: int, seed:
     if not trained_anchor:
         anchor = default_config(max_train, seed)
         notes.append("anchor: the default LoRA recipe (no trained parent yet)")
-        if trial_key(anchor, parent_id) not in tried:
-            picks.append(anchor)
-            tried.add(trial_key(anchor, parent_id))
+        for prior in (priors or [])[:max(1, k - 1)]:  # leave a slot for the default when k > 1
+            cfg = snap(prior["config"], max_train, seed)
+            if trial_key(cfg, parent_id) not in tried:
+                if len(picks) == 0:
+                    anchor = cfg
+                    notes[-1] = f"anchor: the best configuration of an earlier run on {prior.get('task')}"
+                picks.append(cfg)
+                tried.add(trial_key(cfg, parent_id))
+                notes.append(f"prior from {prior.get('task')} (gain {float(prior.get('gain') or 0):+.3f})")
+        default = default_config(max_train, seed)
+        if len(picks) < k and trial_key(default, parent_id) not in tried:
+            picks.append(default)
+            tried.add(trial_key(default, parent_id))
     else:
         notes.append(f"anchor: best trial {parent['best_trial']} of {parent_id} (val {parent['score']:.4f})")
     diagnosis = parent.get("diagnosis_kind") or "no_gain"
