@@ -109,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--replay", metavar="TABLE", help="replay recorded results; a trial not in the table fails as missing")
     run.add_argument("--record", metavar="TABLE", help="replay what the table holds; train the rest and add it")
     run.add_argument("--insights", default="per-run", help="insight store of TREX runs: per-run (fresh, no run reads "
-                     "another's lessons), shared (one for the comparison), or a store directory (e.g. an earlier run's)")
+                     "another's lessons), shared (one for the comparison), or a store directory (e.g. an earlier run's; "
+                          "'{task}' in it is replaced by the task's name: one store per task)")
     run.set_defaults(func=cmd_run)
     sw = sub.add_parser("sweep", parents=[common], help="train every configuration of a space once")
     sw.add_argument("--record", metavar="TABLE", help="add the results to this replay table")

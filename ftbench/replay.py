@@ -28,7 +28,7 @@ from tools.datasets import file_digest
 PREFIX = "replay:"  # train ids and adapter paths of replayed trials start with this
 MISSING = "missing"  # failure kind of a trial the table does not hold (replay mode)
 MODES = ("replay", "record")
-DROP = ("adapter", "val_eval", "log_tail", "cached", "key", "recipe_stats", "status")
+DROP = ("adapter", "val_eval", "val_llm_usage", "log_tail", "cached", "key", "recipe_stats", "status")
 
 
 def _hash(payload) -> str:

@@ -70,14 +70,15 @@ def _test_score(spec, data, cfg, trial, ctx, run_dir) -> float | None:
     return float(out["score"]) if out["status"] == "ok" else None
 
 
-def insight_store_for(insights: str, out_dir: Path, run_dir: Path) -> str:
+def insight_store_for(insights: str, out_dir: Path, run_dir: Path, task: str = "") -> str:
     """per-run: a fresh store in the run directory, so no run reads another's lessons (a fair comparison);
-    shared: one store for the whole comparison; anything else: that store (e.g. an earlier run's)."""
+    shared: one store for the whole comparison; anything else: that store (e.g. an earlier run's), where
+    "{task}" stands for the task's name (one store per task: no lesson crosses tasks)."""
     if insights == "per-run":
         return str(run_dir / "insights")
     if insights == "shared":
         return str(out_dir / "insights")
-    return insights
+    return insights.replace("{task}", task)
 
 
 def run_one(task: str, policy: str, seed: int, budget: int, out_dir: Path, ctx: Context, space: str,
@@ -90,7 +91,7 @@ def run_one(task: str, policy: str, seed: int, budget: int, out_dir: Path, ctx: 
     run_dir = out_dir / "runs" / f"{spec.name}-{policy}-s{seed}"
     ctx = replace(ctx, seed=seed)
     if hasattr(ctx, "insight_store"):
-        ctx = replace(ctx, insight_store=insight_store_for(insights, out_dir, run_dir))
+        ctx = replace(ctx, insight_store=insight_store_for(insights, out_dir, run_dir, spec.name))
     table = table_for(ctx)
     before = dict(table.stats) if table else {}
     started = time.time()

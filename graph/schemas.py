@@ -67,6 +67,18 @@ class Lessons(BaseModel):
     lessons: list[Lesson] = Field(min_length=1, max_length=3)
 
 
+class Takeaway(BaseModel):
+    text: str = Field(description="One takeaway for fine-tuning this task, in one or two sentences.")
+    sources: list[int] = Field(min_length=1, description="The numbers (1-based) of the notes it rests on.")
+
+
+class ResearchBrief(BaseModel):
+    """What the research notes say for this task, each point with the notes it rests on."""
+    takeaways: list[Takeaway] = Field(min_length=1, max_length=6)
+    suggested_datasets: list[str] = Field(default_factory=list,
+                                          description="Ids of candidate datasets worth using, only from the list shown.")
+
+
 class Score(BaseModel):
     """A judge's score of one prediction against its reference."""
     score: float = Field(ge=0.0, le=1.0, description="0 = wrong or useless, 1 = as good as the reference.")

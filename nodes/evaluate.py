@@ -14,6 +14,7 @@ from memory.run_log import log_event
 from tools.diagnosis import diagnose
 from tools.metrics import get_metric
 from tools.progress_events import emit
+from tools.structured_llm import record_usages
 from tools.trial_jobs import run_scoring
 from tools.trial_pool import parallelism, run_all
 
@@ -55,7 +56,15 @@ def evaluate(state: State, runtime: Runtime[Context]) -> dict:
                "best_trial": best["trial_id"] if best else None, "reward": reward,
                "diagnosis_kind": kind, "diagnosis": text,
                "bad_cases": (best.get("eval") or {}).get("bad_cases", []) if best else []}
-    return {"tree": {node["id"]: updated}}
+    ledger = record_usages(runtime.context, state.llm, judge_usages(node["round"], scored))
+    return {"tree": {node["id"]: updated}, **({"llm": ledger} if ledger is not state.llm else {})}
+
+
+def judge_usages(round_: int, scored: dict[str, dict]) -> dict[str, dict]:
+    """{"judge:<round>:<trial>": usage} of an LLM judge's calls in fresh scoring results; a cached result
+    (eval cache, replay table) carries the usage of calls made before, not now."""
+    return {f"judge:{round_}:{tid}": out["llm_usage"] for tid, out in scored.items()
+            if out.get("llm_usage") and not out.get("cached")}
 
 
 def _score_val(state: State, spec: TaskSpec, node: Node, results: dict, ctx: Context) -> dict:

@@ -69,7 +69,8 @@ def plan_round(state: State, runtime: Runtime[Context]) -> dict:
                        seed=ctx.seed, higher_is_better=get_metric(spec.metric).higher_is_better, task=state.task,
                        requirement=state.requirement, insights=retrieved_insights(state, stored_insights(state, ctx)), feedback=list(state.feedback),
                        hidden_size=model_hidden_size(spec.base_model, ctx.cache_dir) if ctx.chat_model else None,
-                       priors=stored_priors(state, ctx, spec.budget.configs_per_round))
+                       priors=stored_priors(state, ctx, spec.budget.configs_per_round),
+                       research=[t.get("text", "") for t in ((state.research or {}).get("brief") or {}).get("takeaways", [])])
     # `propose` is looked up at call time, so the built-in planner can be swapped (tests do).
     plan = plan_next_round(inputs, lambda *a, **kw: propose(*a, **kw), ctx, f"plan_round:{round_no}", state.llm)
     node = Node(id=f"n{round_no}", parent=state.selected, round=round_no, status="planned", rationale=plan.rationale,

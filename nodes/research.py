@@ -1,6 +1,8 @@
 """Round 0 of the Researcher, after the requirement: literature notes with sources and candidate datasets.
 Offline: the shipped corpus (retrieved from the Chroma store) and the local dataset catalog; online
-(Context.online): arXiv, Tavily with TAVILY_API_KEY, and the Hugging Face Hub. A failure is recorded."""
+(Context.online): arXiv, Tavily with TAVILY_API_KEY, and the Hugging Face Hub. A failure is recorded.
+The notes are summarised into a brief with sources (tools/research_brief.py): by the chat model when one is
+configured, else extractively."""
 from __future__ import annotations
 
 import time
@@ -13,6 +15,7 @@ from memory.insight_store import open_context_store
 from memory.run_log import log_event
 from tools.dataset_search import candidate_datasets
 from tools.literature import research_notes
+from tools.research_brief import research_brief
 
 
 def research(state: State, runtime: Runtime[Context]) -> dict:
@@ -26,9 +29,10 @@ def research(state: State, runtime: Runtime[Context]) -> dict:
         errors.append(f"insight store: {type(err).__name__}: {err}"[:300])
     lit = research_notes(state.requirement, state.task.get("goal", ""), store=store, online=ctx.online)
     datasets, ds_errors = candidate_datasets(state.task, online=ctx.online)
-    found = {"notes": lit["notes"], "datasets": datasets, "source": lit["source"],
+    brief, ledger = research_brief(state.requirement, lit["notes"], datasets, ctx, state.llm)
+    found = {"notes": lit["notes"], "datasets": datasets, "source": lit["source"], "brief": brief,
              "errors": errors + lit["errors"] + ds_errors, "online": ctx.online,
              "wall_s": round(time.time() - start, 2)}
     log_event(state.run_dir, "research", source=found["source"], notes=len(found["notes"]),
-              datasets=len(datasets), errors=found["errors"], wall_s=found["wall_s"])
-    return {"research": found}
+              datasets=len(datasets), errors=found["errors"], wall_s=found["wall_s"], brief=brief["source"])
+    return {"research": found, "llm": ledger}

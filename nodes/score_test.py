@@ -13,14 +13,18 @@ from graph.tree import ROOT, best_node
 from memory.run_log import log_event
 from tools.metrics import get_metric
 from tools.progress_events import emit
+from tools.structured_llm import record_usages
 from tools.trial_jobs import run_scoring
 
 
-def _score(spec, state, ctx, node, label) -> float | None:
+def _score(spec, state, ctx, node, label, usages: dict) -> float | None:
+    """The test score, or None; an LLM judge's fresh calls go into usages["judge:test:<label>"]."""
     cfg = next(t for t in node["trials"] if t["id"] == node["best_trial"])
     res = node["results"][cfg["id"]]
     out = run_scoring(spec, state.data, cfg, res.get("adapter"), res["key"], "test", ctx,
                       Path(state.run_dir) / "trials" / node["id"] / cfg["id"] / f"eval_test_{label}", None)
+    if out.get("llm_usage") and not out.get("cached"):  # a cached score made no calls now
+        usages[f"judge:test:{label}"] = out["llm_usage"]
     return float(out["score"]) if out["status"] == "ok" else None
 
 
@@ -32,8 +36,9 @@ def score_test(state: State, runtime: Runtime[Context]) -> dict:
     if best is None or best.get("failed"):
         return {"final": {"error": "no trial succeeded"}}
     emit("test_start", node=best["id"])  # live progress: the hidden test split, scored once
-    base_test = _score(spec, state, runtime.context, root, "base") if not root.get("failed") else None
-    test = base_test if best["id"] == ROOT else _score(spec, state, runtime.context, best, "best")
+    usages: dict[str, dict] = {}
+    base_test = _score(spec, state, runtime.context, root, "base", usages) if not root.get("failed") else None
+    test = base_test if best["id"] == ROOT else _score(spec, state, runtime.context, best, "best", usages)
     cfg = next(t for t in best["trials"] if t["id"] == best["best_trial"])
     adapter = best["results"][cfg["id"]].get("adapter")
     kept = ""
@@ -46,4 +51,5 @@ def score_test(state: State, runtime: Runtime[Context]) -> dict:
              "adapter": kept}
     log_event(state.run_dir, "test_scored", **{k: final[k] for k in ("best_node", "test_score", "base_test")})
     emit("test_end", **{k: final[k] for k in ("best_node", "test_score", "base_test", "metric")})
-    return {"final": final}
+    ledger = record_usages(runtime.context, state.llm, usages)
+    return {"final": final, **({"llm": ledger} if ledger is not state.llm else {})}

@@ -10,6 +10,7 @@ from graph.spec import TaskSpec
 from graph.state import Node, State
 from memory.run_log import log_event
 from tools.progress_events import trial_finished, trial_started
+from tools.structured_llm import record_usages
 from tools.trial_jobs import run_training
 from tools.trial_pool import parallelism, run_all
 
@@ -48,13 +49,29 @@ def train(state: State, runtime: Runtime[Context]) -> dict:
     # The round fans out (tools/trial_pool.py, ctx.max_parallel_trials). No trial waits for another: a warm
     # start reads the PARENT node's best adapter, trained and evaluated in an earlier round.
     jobs = [lambda cfg=cfg: _train_trial(state, spec, node, cfg, runtime.context) for cfg in todo]
-    for cfg, out in zip(todo, run_all(jobs, parallelism(runtime.context, len(jobs)))):  # in the plan's order
+    outs = run_all(jobs, parallelism(runtime.context, len(jobs)))
+    for cfg, out in zip(todo, outs):  # in the plan's order
         train_info = {k: out.get(k) for k in TRAIN_FIELDS if k in out}
         results[cfg["id"]] = {"trial_id": cfg["id"], "status": out["status"], "adapter": out.get("adapter"),
                               "train": train_info, "cached": out["cached"], "key": out["key"]}
         if out["status"] != "ok":
             results[cfg["id"]].update(error=out.get("error", "unknown"), failure=out.get("failure", "crash"), log_tail=out.get("log_tail", "")[-1000:])
-    return {"tree": {node["id"]: {**node, "results": results, "status": "trained"}}}
+    update = {"tree": {node["id"]: {**node, "results": results, "status": "trained"}}}
+    ledger = record_usages(runtime.context, state.llm, llm_usages(node, todo, outs))
+    return {**update, "llm": ledger} if ledger is not state.llm else update
+
+
+def llm_usages(node: Node, todo: list[dict], outs: list[dict]) -> dict[str, dict]:
+    """The chat-model calls these trials made now, by ledger step: recipe synthesis (not when the recipe file
+    was reused from the cache) and an LLM judge scoring validation inside the training job."""
+    usages = {}
+    for cfg, out in zip(todo, outs):
+        stats = out.get("recipe_stats") or {}
+        if stats.get("llm_usage") and not stats.get("cached"):
+            usages[f"synthesis:{node['round']}:{cfg['id']}"] = stats["llm_usage"]
+        if out.get("val_llm_usage") and not out.get("cached"):
+            usages[f"judge:{node['round']}:{cfg['id']}"] = out["val_llm_usage"]
+    return usages
 
 
 def _train_trial(state: State, spec: TaskSpec, node: Node, cfg: dict, ctx: Context) -> dict:

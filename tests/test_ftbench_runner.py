@@ -191,3 +191,21 @@ def test_reuse_report_counts_trials_to_reach_the_first_runs_best():
     [row], text = reuse_report(first, second)
     assert (row["first_trials"], row["second_trials"], row["second_new_trainings"]) == (3, 2, 1)
     assert row["ratio"] == pytest.approx(2 / 3) and "0.667" in text
+
+
+def test_a_second_run_with_the_first_runs_store_starts_from_its_best(task_file, tmp_path, bench_ctx, monkeypatch):
+    """Goal P2's mechanism, on a replay table and a real insight store (Chroma, local embeddings): the first
+    run's best configuration is stored as a lesson; the second run's first round starts from it."""
+    from ftbench.results import reuse_report
+
+    bench_ctx.replay_table = hand_made_table(task_file, tmp_path, bench_ctx)
+    no_training(monkeypatch)
+    store = str(tmp_path / "store-{task}")
+    first = run_comparison([str(task_file)], ["uct_global"], [0], 4, tmp_path / "first", bench_ctx, space="bench",
+                           insights=store, log=lambda *_: None)
+    second = run_comparison([str(task_file)], ["uct_global"], [1], 4, tmp_path / "second", bench_ctx, space="bench",
+                            insights=store, log=lambda *_: None)
+    assert (tmp_path / "store-tiny_intents").is_dir()  # '{task}': one store per task
+    [row], _ = reuse_report(first, second)
+    assert row["first_trials"] >= 2 and row["second_trials"] == 1 and row["ratio"] <= 0.5
+    assert second[0]["configs"][0] == {k: v for k, v in first[0]["best_config"].items() if k != "seed"}

@@ -46,7 +46,8 @@ def test_a_run_planned_by_the_chat_model_with_a_fallback_round(tiny_task, contex
     notes = " | ".join(n1["config_notes"])
     assert "lr 0.5 clamped to 0.01" in notes and "lora_r 4096 clamped to 64" in notes and "max_samples 1000000" in notes
     assert n1["trial_rationales"]["t1"] == "all the data, one epoch"
-    assert "Path from the root" in fake.calls[1]["prompt"] and "root (round 0)" in fake.calls[1]["prompt"]
+    plan_prompt = next(c["prompt"] for c in fake.calls if c["tool"] == "RoundPlan")  # research asks before it
+    assert "Path from the root" in plan_prompt and "root (round 0)" in plan_prompt
 
     assert n2["planner"] == "offline" and len(n2["trials"]) == 2  # two broken answers: the built-in planner
     assert any("LLM not used" in n for n in n2["config_notes"])
@@ -118,7 +119,9 @@ def test_the_planning_prompt_stays_bounded_as_the_tree_grows(capsys):
     for n in (5, 50, 200):
         tree = deep_tree(n)
         p = PlanInput(tree=tree, parent_id=f"n{n - 1}", k=3, max_train=500, seed=0, task={"name": "t", "goal": "g"},
-                      insights=["an insight " * 60] * 20, feedback=["a human note " * 40] * 20)
+                      insights=["an insight " * 60] * 20, feedback=["a human note " * 40] * 20,
+                      research=["a research takeaway " * 30] * 10,
+                      priors=[{"task": "other", "gain": 0.5, "config": tree["n1"]["trials"][0]}] * 10)
         sizes[n] = estimate_tokens("".join(text for _, text in planning_messages(p)))
     with capsys.disabled():
         print(f"\nplanning prompt tokens (len/3) at 5/50/200 nodes: {sizes}")

@@ -3,8 +3,8 @@
 A cap comes from the task spec's budget (rounds, wall_time_s, gpu_hours, llm_usd) and is replaced by the
 Context override of the same cap (max_rounds, max_wall_time_s, max_gpu_hours, max_llm_usd; env TREX_MAX_*).
 Spend is read from the state: the round counter, started_at, GPU-hours of the trials trained this run
-(tools.accounting) and state.llm["cost_usd"] (the LLM planner's ledger). The first cap reached stops the run
-cleanly: the best node so far is still scored on the test split and the report is written.
+(tools.accounting) and state.llm["cost_usd"] (the run's chat-model ledger: analysis, research, planning,
+insights, the judge, synthesis). The first cap reached stops the run cleanly: the best node so far is still scored on the test split and the report is written.
 """
 from __future__ import annotations
 

@@ -24,6 +24,7 @@ from tools.config_bounds import check_config
 from tools.planner import GRID, best_trial_config, default_config, observed_effects, trial_key
 
 MAX_PATH, MAX_TRIED, MAX_BAD_CASES, MAX_INSIGHTS, MAX_FEEDBACK, MAX_EFFECTS, MAX_KEY = 8, 12, 5, 6, 5, 6, 3
+MAX_TAKEAWAYS, MAX_PRIORS = 4, 3  # research brief lines and earlier runs' winning configs shown
 MAX_MEMORY_CHARS = 14_000  # ~3.5k tokens: a hard cap on top of the per-section caps
 FIELDS = ("lr", "epochs", "lora_r", "lora_alpha", "batch_size", "max_samples", "layer_fraction", "template",
           "method", "recipe", "warm_start")
@@ -80,6 +81,7 @@ class PlanInput:
     feedback: list[str] = field(default_factory=list)
     hidden_size: int | None = None
     priors: list[dict] = field(default_factory=list)  # earlier runs' winning configs (insight_store.prior_configs)
+    research: list[str] = field(default_factory=list)  # takeaways of the research brief (nodes/research.py)
 
 
 def condensed_memory(p: PlanInput) -> str:
@@ -132,9 +134,10 @@ def condensed_memory(p: PlanInput) -> str:
         _section("Key failures", fails),
         _section("Effects seen so far", eff),
         _section("Retrieved insights", [_clip(i, 300) for i in p.insights[:MAX_INSIGHTS]]),
+        *([_section("Research takeaways", [_clip(t, 200) for t in p.research[:MAX_TAKEAWAYS]])] if p.research else []),
         *([_section("Winning configurations of earlier runs (a good first round starts from them)",
                     [f"{pr.get('task')}: {compact(pr['config'])} (gain {float(pr.get('gain') or 0):+.3f})"
-                     for pr in p.priors[:3]])] if p.priors else []),
+                     for pr in p.priors[:MAX_PRIORS]])] if p.priors else []),
         _section("Human feedback (must be honoured)", [_clip(f, 300) for f in p.feedback[-MAX_FEEDBACK:]]),
     ]
     text = "\n\n".join(sections)

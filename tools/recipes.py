@@ -184,6 +184,9 @@ def apply_recipe(train: list[dict], recipe: Recipe | dict | None, holdout_inputs
         made = _records(synthesize(list(own), recipe.synthesis), "synthesized examples")[:recipe.synthesis.n]
         own += made  # synthesized text still passes the filters, leak and dedup checks below
         synth = {"status": "applied", "requested": recipe.synthesis.n, "added": len(made)}
+        report = getattr(synthesize, "report", None) or {}  # tools.recipe_synthesis: the chat model's calls
+        if report.get("calls"):  # the run's LLM ledger counts them (nodes/train.py), unless the file is reused
+            stats["llm_usage"] = {k: int(report.get(k, 0)) for k in ("calls", "input_tokens", "output_tokens")}
     stats["synthesis"] = synth
 
     sources = [("train", 1.0, own)]
@@ -247,7 +250,8 @@ def prepare_train_file(train_path: str | Path, recipe: Recipe | dict | None, hol
 
     The hash covers the recipe, the train and holdout files (leak removal depends on them), local extra
     sources, and whether synthesis can run, so a skipped-synthesis file is not reused once a model exists.
-    A cache hit runs no operator and returns the stored stats with "cached": True.
+    A cache hit runs no operator and returns the stored stats with "cached": True (so their "llm_usage", the
+    synthesis calls that made the file, is not spent again).
     """
     recipe = parse_recipe(recipe)
     parts = [file_digest(train_path)] + [file_digest(p) for p in holdout_paths]

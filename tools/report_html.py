@@ -175,6 +175,24 @@ def _items(items: list[dict], empty: str) -> str:
     return f"<ul>{''.join(lis)}</ul>"
 
 
+def _brief(view: dict) -> str:
+    """The research brief's takeaways with links to the notes they cite; every text escaped."""
+    brief = view.get("brief") if isinstance(view.get("brief"), dict) else {}
+    takes = [t for t in brief.get("takeaways") or [] if isinstance(t, dict) and t.get("text")]
+    if not takes:
+        return ""
+
+    def src(s) -> str:
+        s = str(s)
+        return f'<a href="{_e(s)}">{_e(s)}</a>' if s.startswith(("http://", "https://")) else f'<span class="small">{_e(s)}</span>'
+
+    lis = "".join(f"<li>{_e(t['text'])}" + (f" ({', '.join(src(s) for s in t.get('sources') or [])})"
+                                             if t.get("sources") else "") + "</li>" for t in takes)
+    ds = (f'<p>Suggested datasets: {_e(", ".join(str(d) for d in brief["suggested_datasets"]))}</p>'
+          if brief.get("suggested_datasets") else "")
+    return f'<h3>Brief <span class="small">({_e(brief.get("source", "?"))})</span></h3><ul>{lis}</ul>{ds}<h3>Notes</h3>'
+
+
 def _dl(pairs: list[tuple[str, str]]) -> str:
     return "<dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{_e(x)}</dd>" for k, x in pairs) + "</dl>"
 
@@ -202,7 +220,7 @@ def render_html(view: dict, images: dict, problems: list[str] = ()) -> str:
     body = "".join([
         _numbers(view), _figures(images), _best(view), _trials(view), _nodes(view),
         f'<section id="insights"><h2>Insights distilled</h2>{_items(view["insights"], "No insights were distilled in this run (yet).")}</section>',
-        f'<section id="research"><h2>Research notes</h2>{_items(view["notes"], "No research notes were recorded for this run.")}</section>',
+        f'<section id="research"><h2>Research notes</h2>{_brief(view)}{_items(view["notes"], "No research notes were recorded for this run.")}</section>',
         f'<div class="cols"><section id="llm"><h2>LLM use</h2>{_llm(view["llm"])}</section>',
         f'<section id="accounting"><h2>Accounting</h2>{_accounting(view["accounting"])}</section></div>', extra])
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '

@@ -22,6 +22,21 @@ def _items(items: list[dict], empty: str) -> list[str]:
     return lines
 
 
+def _brief(v: dict) -> list[str]:
+    """The research brief's takeaways (tools/research_brief.py) above the notes they cite."""
+    brief = v.get("brief") if isinstance(v.get("brief"), dict) else {}
+    takes = [t for t in brief.get("takeaways") or [] if isinstance(t, dict) and t.get("text")]
+    if not takes:
+        return []
+    lines = [f"Brief ({_cell(brief.get('source', '?'), 40)}):", ""]
+    for t in takes:
+        srcs = "; ".join(_cell(s, 200) for s in t.get("sources") or [])
+        lines.append(f"- {_cell(t['text'], 500)}" + (f" ({srcs})" if srcs else ""))
+    if brief.get("suggested_datasets"):
+        lines += ["", "Suggested datasets: " + ", ".join(_cell(d, 120) for d in brief["suggested_datasets"])]
+    return lines + ["", "Notes:", ""]
+
+
 def _result(v: dict) -> list[str]:
     final = v["final"]
     if final.get("error"):
@@ -95,7 +110,7 @@ def render_markdown(v: dict, images: dict, problems: list[str] = ()) -> str:
     lines += ["## Search tree", ""] + _outline(v) + ["", "## Trials", ""] + _trials(v)
     lines += ["", "## Plans", ""] + [f"- **{nid}**: {_cell(text, 600)}" for nid, text in v["plans"]]
     lines += ["", "## Insights distilled", ""] + _items(v["insights"], "No insights were distilled in this run (yet).")
-    lines += ["", "## Research notes", ""] + _items(v["notes"], "No research notes were recorded for this run.")
+    lines += ["", "## Research notes", ""] + _brief(v) + _items(v["notes"], "No research notes were recorded for this run.")
     verdict, rows = llm_summary(v["llm"])
     lines += ["", "## LLM use", "", verdict] + ([""] + [f"- {k}: {_cell(x, 300)}" for k, x in rows] if rows else [])
     if problems:

@@ -106,9 +106,23 @@ def score_model(model, tokenizer, job: dict) -> dict:
         preds = generate(model, tokenizer, prompts, int(task.get("max_new_tokens", 32)))
     refs = [r["output"] for r in records]
     metric = get_metric(task["metric"])
+    before = dict(getattr(metric, "usage", None) or {})  # the metric is one per process: count this job only
     bad, n_wrong = bad_cases(records, preds, metric)
-    return {"status": "ok", "score": metric.compute(preds, refs), "n": len(records), "bad_cases": bad,
-            "n_wrong": n_wrong, "wall_s": round(time.time() - started, 2)}
+    out = {"status": "ok", "score": metric.compute(preds, refs), "n": len(records), "bad_cases": bad,
+           "n_wrong": n_wrong, "wall_s": round(time.time() - started, 2)}
+    usage = llm_usage_since(metric, before)
+    if usage:
+        out["llm_usage"] = usage  # an LLM judge's calls: the lead folds them into the run's LLM ledger
+    return out
+
+
+def llm_usage_since(metric, before: dict) -> dict | None:
+    """The chat-model calls a metric (the llm_judge) made since `before` (a copy of its usage), or None."""
+    now = getattr(metric, "usage", None) or {}
+    usage = {k: int(now.get(k, 0)) - int(before.get(k, 0)) for k in ("calls", "input_tokens", "output_tokens")}
+    if usage["calls"] <= 0:
+        return None
+    return {**usage, **({"model": now["model"]} if now.get("model") else {})}
 
 
 def evaluate(job: dict) -> dict:

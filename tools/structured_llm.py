@@ -7,6 +7,8 @@ one was used ("llm" | "llm-retry" | "offline") and how many tokens were spent.
 
 `record_call` folds one outcome into the run's `state.llm` ledger:
 ``{"calls", "input_tokens", "output_tokens", "cost_usd", "steps": {"<node>:<round>": source}, "errors": {...}}``.
+`record_usage` / `record_usages` fold calls made elsewhere (the llm_judge metric in a scoring worker,
+recipe synthesis) the same way, under steps "judge:<round>:<trial>", "judge:test:<label>", "synthesis:<round>:<trial>".
 """
 from __future__ import annotations
 
@@ -123,7 +125,6 @@ def structured_step(ctx, step: str, ledger: dict | None, schema: type[BaseModel]
                     ) -> tuple[Outcome, dict]:
     """What a node calls: load Context.chat_model (none configured = offline), call, and record the step."""
     from tools import chat_models
-    from tools.llm_pricing import parse_prices
 
     spec = (getattr(ctx, "chat_model", "") or "").strip()
     model, load_error = None, ""
@@ -135,8 +136,34 @@ def structured_step(ctx, step: str, ledger: dict | None, schema: type[BaseModel]
     outcome = call_structured(model, schema, messages, fallback, validate)
     if load_error:
         outcome.error = load_error
+    return outcome, record_call(ledger, step, outcome, spec, chat_prices(ctx))
+
+
+def chat_prices(ctx) -> dict[str, dict[str, float]]:
+    """Context.llm_prices parsed ({} when unset or malformed: the defaults price the calls)."""
+    from tools.llm_pricing import parse_prices
+
     try:
-        prices = parse_prices(getattr(ctx, "llm_prices", ""))
+        return parse_prices(getattr(ctx, "llm_prices", ""))
     except ValueError:
-        prices = {}
-    return outcome, record_call(ledger, step, outcome, spec, prices)
+        return {}
+
+
+def record_usage(ledger: dict | None, step: str, usage: dict, spec: str,
+                 prices: dict[str, dict[str, float]] | None = None) -> dict:
+    """A new `state.llm` with calls made outside a structured step (the llm_judge metric, recipe synthesis):
+    usage = {"calls", "input_tokens", "output_tokens"[, "model": the spec that made them, else `spec`]}."""
+    outcome = Outcome(None, LLM, int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0),
+                      int(usage.get("calls") or 0))
+    return record_call(ledger, step, outcome, usage.get("model") or spec, prices)
+
+
+def record_usages(ctx, ledger: dict | None, usages: dict[str, dict | None]) -> dict | None:
+    """What a node calls: fold {step: usage} into the ledger, priced as Context.chat_model / llm_prices.
+    Usages without calls are skipped; the ledger comes back unchanged (same object) when none has any."""
+    spec, prices = (getattr(ctx, "chat_model", "") or "").strip(), None
+    for step, usage in usages.items():
+        if usage and int(usage.get("calls") or 0) > 0:
+            prices = chat_prices(ctx) if prices is None else prices
+            ledger = record_usage(ledger, step, usage, spec, prices)
+    return ledger

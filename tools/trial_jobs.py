@@ -103,7 +103,10 @@ def _train_or_reuse(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init: t
     if val_eval:
         cache.put(eval_key(spec, data, cfg, key, "val", ctx.max_eval_examples), val_eval)
     cache.put(key, result)
-    return {**result, "cached": False, "key": key, "recipe_stats": recipe_stats}
+    # An LLM judge scored validation just now (the evaluate step will find that score cached): the train node
+    # folds its calls into the run's LLM ledger. Not in the cache: a later hit made no calls.
+    usage = {"val_llm_usage": val_eval["llm_usage"]} if (val_eval or {}).get("llm_usage") else {}
+    return {**result, "cached": False, "key": key, "recipe_stats": recipe_stats, **usage}
 
 
 def run_scoring(spec: TaskSpec, data: dict, cfg: dict, adapter: str | None, train_id: str, split: str,
