@@ -209,3 +209,23 @@ def test_a_second_run_with_the_first_runs_store_starts_from_its_best(task_file, 
     [row], _ = reuse_report(first, second)
     assert row["first_trials"] >= 2 and row["second_trials"] == 1 and row["ratio"] <= 0.5
     assert second[0]["configs"][0] == {k: v for k, v in first[0]["best_config"].items() if k != "seed"}
+
+
+def test_the_shipped_offline_table_still_replays_the_published_results(tmp_path, bench_ctx, monkeypatch):
+    """benchmarks/ftbench_offline/offline_table.jsonl was recorded by real training; a change to a generator,
+    a split or a trial key would leave it stale and the README's table unreproducible. This replays one
+    published row (results.md: bank_intents, uct_global, seed 0) and random search's."""
+    from pathlib import Path
+
+    table = Path(__file__).resolve().parent.parent / "benchmarks/ftbench_offline/offline_table.jsonl"
+    bench_ctx.replay_table = str(table)
+    bench_ctx.max_eval_examples = 200  # as recorded (the default)
+    no_training(monkeypatch)
+    no_insight_store(monkeypatch)
+    records = run_comparison(["bank_intents"], ["uct_global", "random"], [0], 6, tmp_path / "out", bench_ctx,
+                             space="bench", log=lambda *_: None)
+    got = {r["policy"]: r for r in records}
+    assert all(r["n_missing"] == 0 and r["n_replayed"] == 6 for r in records)
+    assert got["uct_global"]["best_val"] == pytest.approx(0.8333, abs=1e-4)
+    assert got["uct_global"]["best_test"] == pytest.approx(0.8203, abs=1e-4)
+    assert got["uct_global"]["base_test"] == pytest.approx(0.1797, abs=1e-4)
