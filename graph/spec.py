@@ -72,6 +72,10 @@ class TaskSpec(_Strict):
     base_model: str = Field(min_length=1)
     instruction: str = Field("", description="Task instruction placed in every prompt.")
     data: list[DataSource] = Field(min_length=1)
+    test_data: list[DataSource] | None = Field(
+        None, description="A fixed hidden test set (a benchmark's official test file). When given, the test "
+                          "split is exactly these rows, `data` is split into train and val only "
+                          "(splits.test_fraction is not used), and data rows whose input is in it are dropped.")
     labels: list[str] | None = None
     metric: str
     higher_is_better: bool | None = None
@@ -178,7 +182,7 @@ def _metric(name: str):
 # --- error messages ----------------------------------------------------------------------------
 
 _PARTS = {(): ("task spec", TaskSpec), ("data",): ("data source", DataSource), ("splits",): ("splits", Splits),
-          ("budget",): ("budget", Budget)}
+          ("budget",): ("budget", Budget), ("test_data",): ("test data source", DataSource)}
 
 
 def _show(value: Any) -> str:
@@ -285,7 +289,8 @@ def parse_spec(data: Any, origin: str = "(input)", base_dir: str | None = None, 
     spec = spec.model_copy(update=update)  # what was checked is what is read: real absolute paths
     if problems:
         raise SpecError(f"invalid task spec {origin}: " + "; ".join(problems))
-    if check_data and not (spec.loader and not all(spec.data_path(s).is_file() for s in spec.data)):
+    every_file = [*spec.data, *(spec.test_data or [])]
+    if check_data and not (spec.loader and not all(spec.data_path(s).is_file() for s in every_file)):
         from tools.datasets import check_data as read_and_check
 
         try:

@@ -157,13 +157,19 @@ def test_a_source_without_the_public_layout_is_a_clear_error(tmp_path):
         prepare("omebench", tmp_path / "cache", tmp_path)
 
 
-def test_trex_splits_the_prepared_training_file(prepared, tmp_path, monkeypatch):
+def test_trex_splits_the_prepared_training_file_and_scores_on_the_official_test_file(prepared, tmp_path, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE")  # the spec's hub base model is only named here, never fetched
     cache, _ = prepared
     for task in ("sst2", "lawbench"):
         spec = prepared_spec(task, cache)
+        assert spec.test_data, f"{task}: the spec must name the loader's test file"
         data = prepare_splits(spec, tmp_path / task)
-        assert sum(data["sizes"].values()) == prepared[1][task][0]["sizes"]["train"]
+        loaded = prepared[1][task][0]
+        assert data["sizes"]["train"] + data["sizes"]["val"] == loaded["sizes"]["train"]
+        # The hidden test split is the loader's test file, row for row, not a slice of the training file.
+        official = [json.loads(x) for x in Path(loaded["test"]).read_text(encoding="utf-8").splitlines()]
+        ours = [json.loads(x) for x in Path(data["paths"]["test"]).read_text(encoding="utf-8").splitlines()]
+        assert [(r["input"], r["output"]) for r in ours] == [(r["input"], r["output"]) for r in official]
         if task == "sst2":
             assert data["labels"] == ["negative", "positive"]
 

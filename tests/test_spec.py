@@ -76,3 +76,23 @@ def test_graph_rejects_a_malformed_spec_before_anything_starts(tiny_task, contex
     with pytest.raises(SpecError, match="field 'budget.rounds'"):
         graph.invoke({"task": bad, "run_dir": str(tmp_path / "run")}, context=context)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_fixed_test_set_is_the_test_split_and_its_inputs_leave_training(tiny_task, tmp_path):
+    import json
+    from pathlib import Path
+
+    rows = [json.loads(x) for x in Path(tiny_task["data"][0]["path"]).read_text().splitlines()]
+    official = rows[:5] + [{"text": "a message only the official test set has", "intent": rows[0]["intent"]}]
+    test_file = tmp_path / "official_test.jsonl"
+    test_file.write_text("".join(json.dumps(r) + "\n" for r in official))
+    spec = parse_spec({**tiny_task, "test_data": [{"path": str(test_file), "input_field": "text",
+                                                   "output_field": "intent"}]})
+    data = prepare_splits(spec, tmp_path / "splits")
+    read = {k: [json.loads(x) for x in Path(p).read_text().splitlines()] for k, p in data["paths"].items()}
+    assert [r["input"] for r in read["test"]] == [r["text"] for r in official]  # as given, in order
+    held = {r["text"].strip().lower() for r in official}
+    assert not any(r["input"].strip().lower() in held for r in read["train"] + read["val"])  # no leak
+    assert data["sizes"]["train"] + data["sizes"]["val"] == len({r["text"].strip().lower() for r in rows} - held)
+    with pytest.raises(SpecError, match="field 'test_data.0.output_field'"):
+        parse_spec({**tiny_task, "test_data": [{"path": str(test_file), "input_field": "text", "output_field": "nope"}]})

@@ -89,8 +89,8 @@ def source_path(spec: TaskSpec, source: DataSource) -> Path:
         raise DataError(str(err)) from None
 
 
-def _source_records(spec: TaskSpec, i: int, source: DataSource) -> list[dict]:
-    where = f"data.{i}"
+def _source_records(spec: TaskSpec, i: int, source: DataSource, field: str = "data") -> list[dict]:
+    where = f"{field}.{i}"
     try:
         path = source_path(spec, source)
         rows = _read_rows(path)
@@ -121,7 +121,8 @@ def load_records(spec: TaskSpec) -> list[dict]:
 
 
 def split_records(records: list[dict], val_fraction: float, test_fraction: float, seed: int):
-    """Exact duplicates of an input are dropped first, so no example leaks between splits."""
+    """Exact duplicates of an input are dropped first, so no example leaks between splits. test_fraction 0:
+    no test split (the spec gives a fixed test set)."""
     seen, unique = set(), []
     for r in records:
         key = r["input"].strip().lower()
@@ -130,7 +131,7 @@ def split_records(records: list[dict], val_fraction: float, test_fraction: float
             unique.append(r)
     random.Random(seed).shuffle(unique)
     n_val = max(1, round(len(unique) * val_fraction))
-    n_test = max(1, round(len(unique) * test_fraction))
+    n_test = max(1, round(len(unique) * test_fraction)) if test_fraction > 0 else 0
     if len(unique) < n_val + n_test + 2:
         raise DataError(f"field 'splits': only {len(unique)} distinct examples (of {len(records)} rows): too few to "
                         f"split into train/val/test (need at least {n_val + n_test + 2})")
@@ -161,8 +162,17 @@ def task_labels(spec: TaskSpec, records: list[dict]) -> list[str]:
 def check_data(spec: TaskSpec) -> tuple[list[dict], list[dict], list[dict], list[str]]:
     """Read and check the task's data; (train, val, test, labels). Raises DataError naming the field."""
     records = load_records(spec)
-    train, val, test = split_records(records, spec.splits.val_fraction, spec.splits.test_fraction, spec.splits.seed)
-    return train, val, test, task_labels(spec, records)
+    if not spec.test_data:
+        train, val, test = split_records(records, spec.splits.val_fraction, spec.splits.test_fraction, spec.splits.seed)
+        return train, val, test, task_labels(spec, records)
+    # A fixed test set (e.g. a benchmark's official file): used as given; the data minus its inputs is split.
+    test = [r for i, source in enumerate(spec.test_data) for r in _source_records(spec, i, source, "test_data")]
+    held = {r["input"].strip().lower() for r in test}
+    kept = [r for r in records if r["input"].strip().lower() not in held]
+    if not kept:
+        raise DataError("field 'test_data': every row of `data` has its input in the test set: nothing to train on")
+    train, val, _ = split_records(kept, spec.splits.val_fraction, 0, spec.splits.seed)
+    return train, val, test, task_labels(spec, kept + test)
 
 
 def write_jsonl(path: Path, records: list[dict]) -> None:

@@ -117,6 +117,14 @@ def resolve_spec_paths(spec, roots: list[Path], spec_dir: str | None) -> tuple[d
             problems.append(f"field 'data.{i}.path': {err}")
     if len(sources) == len(spec.data):
         update["data"] = sources
+    tests = []
+    for i, source in enumerate(spec.test_data or []):
+        try:
+            tests.append(source.model_copy(update={"path": str(resolve_within(moved.data_path(source), None, roots))}))
+        except UnsafePathError as err:
+            problems.append(f"field 'test_data.{i}.path': {err}")
+    if spec.test_data and len(tests) == len(spec.test_data):
+        update["test_data"] = tests
     extra = [dict(s) for s in (spec.recipe or {}).get("extra_sources", [])]
     for j, source in enumerate(extra):
         if source.get("path"):

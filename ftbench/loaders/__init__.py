@@ -51,7 +51,7 @@ def is_prepared(task: str, cache_dir: str | Path | None = None) -> bool:
 
 
 def prepared_spec(task: str, cache_dir: str | Path | None = None):
-    """The shipped spec of `task`, validated with its data pointing at the prepared training file in `cache_dir`
+    """The shipped spec of `task`, validated with its data (and test data) pointing at the prepared files in `cache_dir`
     (its YAML names ${TREX_CACHE_DIR}, which is the default cache, not necessarily this one)."""
     import yaml
 
@@ -62,6 +62,9 @@ def prepared_spec(task: str, cache_dir: str | Path | None = None):
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     train = str((task_dir(cache_dir, task) / "train.jsonl").resolve())
     data["data"] = [{**src, "path": train} for src in data["data"]]
+    if data.get("test_data"):
+        test = str((task_dir(cache_dir, task) / "test.jsonl").resolve())
+        data["test_data"] = [{**src, "path": test} for src in data["test_data"]]
     return parse_spec(data, str(path), base_dir=str(path.parent.resolve()),
                       cache_dir=str(cache_dir) if cache_dir else None)
 
