@@ -14,7 +14,7 @@ from memory.run_log import log_event
 from tools.diagnosis import diagnose
 from tools.metrics import get_metric
 from tools.progress_events import emit
-from tools.structured_llm import record_usages
+from tools.structured_llm import fresh_usage, record_usages
 from tools.trial_jobs import run_scoring
 from tools.trial_pool import parallelism, run_all
 
@@ -63,8 +63,7 @@ def evaluate(state: State, runtime: Runtime[Context]) -> dict:
 def judge_usages(round_: int, scored: dict[str, dict]) -> dict[str, dict]:
     """{"judge:<round>:<trial>": usage} of an LLM judge's calls in fresh scoring results; a cached result
     (eval cache, replay table) carries the usage of calls made before, not now."""
-    return {f"judge:{round_}:{tid}": out["llm_usage"] for tid, out in scored.items()
-            if out.get("llm_usage") and not out.get("cached")}
+    return {f"judge:{round_}:{tid}": fresh_usage(out) for tid, out in scored.items()}
 
 
 def _score_val(state: State, spec: TaskSpec, node: Node, results: dict, ctx: Context) -> dict:

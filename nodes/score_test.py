@@ -13,7 +13,7 @@ from graph.tree import ROOT, best_node
 from memory.run_log import log_event
 from tools.metrics import get_metric
 from tools.progress_events import emit
-from tools.structured_llm import record_usages
+from tools.structured_llm import fresh_usage, record_usages
 from tools.trial_jobs import run_scoring
 
 
@@ -23,8 +23,7 @@ def _score(spec, state, ctx, node, label, usages: dict) -> float | None:
     res = node["results"][cfg["id"]]
     out = run_scoring(spec, state.data, cfg, res.get("adapter"), res["key"], "test", ctx,
                       Path(state.run_dir) / "trials" / node["id"] / cfg["id"] / f"eval_test_{label}", None)
-    if out.get("llm_usage") and not out.get("cached"):  # a cached score made no calls now
-        usages[f"judge:test:{label}"] = out["llm_usage"]
+    usages[f"judge:test:{label}"] = fresh_usage(out)
     return float(out["score"]) if out["status"] == "ok" else None
 
 

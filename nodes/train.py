@@ -10,7 +10,7 @@ from graph.spec import TaskSpec
 from graph.state import Node, State
 from memory.run_log import log_event
 from tools.progress_events import trial_finished, trial_started
-from tools.structured_llm import record_usages
+from tools.structured_llm import fresh_usage, record_usages
 from tools.trial_jobs import run_training
 from tools.trial_pool import parallelism, run_all
 
@@ -61,16 +61,13 @@ def train(state: State, runtime: Runtime[Context]) -> dict:
     return {**update, "llm": ledger} if ledger is not state.llm else update
 
 
-def llm_usages(node: Node, todo: list[dict], outs: list[dict]) -> dict[str, dict]:
+def llm_usages(node: Node, todo: list[dict], outs: list[dict]) -> dict[str, dict | None]:
     """The chat-model calls these trials made now, by ledger step: recipe synthesis (not when the recipe file
     was reused from the cache) and an LLM judge scoring validation inside the training job."""
     usages = {}
     for cfg, out in zip(todo, outs):
-        stats = out.get("recipe_stats") or {}
-        if stats.get("llm_usage") and not stats.get("cached"):
-            usages[f"synthesis:{node['round']}:{cfg['id']}"] = stats["llm_usage"]
-        if out.get("val_llm_usage") and not out.get("cached"):
-            usages[f"judge:{node['round']}:{cfg['id']}"] = out["val_llm_usage"]
+        usages[f"synthesis:{node['round']}:{cfg['id']}"] = fresh_usage(out.get("recipe_stats") or {})
+        usages[f"judge:{node['round']}:{cfg['id']}"] = fresh_usage(out, "val_llm_usage")
     return usages
 
 

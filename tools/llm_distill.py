@@ -14,6 +14,7 @@ import time
 
 from graph.schemas import Lessons
 from tools import insights as rules
+from tools.llm_planner import clip, compact
 from tools.metrics import get_metric
 
 MAX_LESSON_CHARS = 400
@@ -22,14 +23,7 @@ KEEP_KINDS = ("best_config",)  # rule lessons other code reads fields of: stored
 CONTEXT_KEYS = ("task", "task_type", "base_model", "metric", "run_id", "created")
 
 
-def _clip(text, limit: int) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
 def _trial_line(cfg: dict, res: dict) -> str:
-    from tools.llm_planner import compact
-
     line = f"{cfg.get('id', '?')} {compact(cfg)} -> "
     if res.get("status") == "ok" and "score" in res:
         line += f"ok, score {res['score']:.4f}"
@@ -37,7 +31,7 @@ def _trial_line(cfg: dict, res: dict) -> str:
         if len(val_loss) >= 2:
             line += f", val loss {val_loss[0]:.3f} -> {val_loss[-1]:.3f}"
     elif res:
-        line += f"{res.get('status', 'failed')} ({res.get('failure') or '?'}): {_clip(res.get('error', ''), 160)}"
+        line += f"{res.get('status', 'failed')} ({res.get('failure') or '?'}): {clip(res.get('error', ''), 160)}"
     else:
         line += "no result"
     return line
@@ -57,7 +51,7 @@ def round_text(tree: dict, node_id: str, task: dict) -> str:
         f"metric {task['metric']} ({'higher' if higher else 'lower'} is better)",
         f"round {node.get('round', 0)}: node {node_id}, a child of {parent.get('id', '?')} (parent's score {pscore})",
         f"node's best score {score}{' (every trial failed)' if node.get('failed') else ''}",
-        f"diagnosis: {node.get('diagnosis_kind', '?')}: {_clip(node.get('diagnosis', ''), 400)}",
+        f"diagnosis: {node.get('diagnosis_kind', '?')}: {clip(node.get('diagnosis', ''), 400)}",
         "trials:", *trials])
 
 
@@ -96,7 +90,7 @@ def llm_lessons(answer: Lessons, node: dict, task: dict, ctx_meta: dict) -> list
         delta = round(delta, 4) if isinstance(delta, (int, float)) and math.isfinite(delta) else None
         meta = {**ctx_meta, "kind": "llm", "delta": delta, "node_id": node["id"], "round": node.get("round", 0)}
         if item.evidence.strip():
-            meta["evidence"] = _clip(item.evidence, 300)
+            meta["evidence"] = clip(item.evidence, 300)
         out.append({"text": text, "metadata": meta})
     return out
 
@@ -114,7 +108,7 @@ def distill_round(tree: dict, node_id: str, task: dict, run_id: str, ctx, ledger
         return rule_lessons, ledger
     messages = []
     if getattr(ctx, "chat_model", ""):
-        facts = [f"- {_clip(x['text'], 300)}" for x in rule_lessons[:MAX_FACTS] if x.get("text")] or ["- (none)"]
+        facts = [f"- {clip(x['text'], 300)}" for x in rule_lessons[:MAX_FACTS] if x.get("text")] or ["- (none)"]
         messages = [("system", DISTILL_SYSTEM),
                     ("human", DISTILL_USER.format(round=round_text(tree, node_id, task), facts="\n".join(facts),
                                                   task=task["name"], model=task["base_model"].split("/")[-1]))]

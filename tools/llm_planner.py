@@ -36,7 +36,8 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / 3)
 
 
-def _clip(text, limit: int) -> str:
+def clip(text, limit: int) -> str:
+    """One line, at most `limit` characters (an ellipsis marks a cut): prompts stay bounded."""
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
@@ -54,7 +55,7 @@ def compact(cfg: dict) -> str:
         parts.append("recipe=" + json.dumps(cfg["recipe"], sort_keys=True))
     if cfg.get("warm_start"):
         parts.append("warm-start")
-    return _clip(" ".join(parts), 240)
+    return clip(" ".join(parts), 240)
 
 
 def node_line(node: dict) -> str:
@@ -90,11 +91,11 @@ def condensed_memory(p: PlanInput) -> str:
     task = p.task
     labels = task.get("labels") or []
     req = p.requirement or {}
-    head = [f"task {task.get('name', '?')}: {_clip(task.get('goal', ''), 400)}",
+    head = [f"task {task.get('name', '?')}: {clip(task.get('goal', ''), 400)}",
             f"type {task.get('task_type', '?')}, metric {task.get('metric', '?')} "
             f"({'higher' if p.higher_is_better else 'lower'} is better), base model {task.get('base_model', '?')}",
-            f"labels: {_clip(', '.join(labels[:30]), 400)}" if labels else "output: free text",
-            f"success: {_clip(req.get('success_criterion', ''), 300)}" if req.get("success_criterion") else "",
+            f"labels: {clip(', '.join(labels[:30]), 400)}" if labels else "output: free text",
+            f"success: {clip(req.get('success_criterion', ''), 300)}" if req.get("success_criterion") else "",
             f"budget: {p.k} trials per round, at most {p.max_train} training examples"]
     space = [f"{k}: {json.dumps(v)}" for k, v in GRID.items() if k != "recipe"]
     space += ["max_samples: 1 .. " + str(p.max_train), "method: lora | qlora (CUDA only) | full",
@@ -108,12 +109,12 @@ def condensed_memory(p: PlanInput) -> str:
              for c in children(tree, nid) for t in c.get("trials", [])]
     n_tried = len(tried)
     tried = tried[-MAX_TRIED:] + ([f"({n_tried - MAX_TRIED} older tries not shown)"] if n_tried > MAX_TRIED else [])
-    bad = [f"input {_clip(b.get('input', ''), 160)!r} -> predicted {_clip(b.get('prediction', ''), 60)!r}, "
-           f"expected {_clip(b.get('reference', ''), 60)!r}" for b in (node.get("bad_cases") or [])[:MAX_BAD_CASES]]
+    bad = [f"input {clip(b.get('input', ''), 160)!r} -> predicted {clip(b.get('prediction', ''), 60)!r}, "
+           f"expected {clip(b.get('reference', ''), 60)!r}" for b in (node.get("bad_cases") or [])[:MAX_BAD_CASES]]
     latest = max(tree.values(), key=lambda n: n.get("round", 0))
-    diag = [f"{nid}: {node.get('diagnosis_kind', '?')}: {_clip(node.get('diagnosis', ''), 300)}"]
+    diag = [f"{nid}: {node.get('diagnosis_kind', '?')}: {clip(node.get('diagnosis', ''), 300)}"]
     if latest["id"] != nid and latest.get("diagnosis"):
-        diag.append(f"latest round {latest['id']}: {latest.get('diagnosis_kind', '?')}: {_clip(latest['diagnosis'], 200)}")
+        diag.append(f"latest round {latest['id']}: {latest.get('diagnosis_kind', '?')}: {clip(latest['diagnosis'], 200)}")
     effects = sorted(observed_effects(tree, p.max_train).items(), key=lambda e: -abs(e[1]))[:MAX_EFFECTS]
     eff = [f"{dim} {'up' if d > 0 else 'down'}: {v:+.3f} summed score change" for (dim, d), v in effects]
     sib = [node_line(s) for s in siblings(tree, nid)[:3]]
@@ -121,7 +122,7 @@ def condensed_memory(p: PlanInput) -> str:
     done = sorted((n for n in evaluated(tree) if n["id"] != ROOT and not n.get("failed")), key=lambda n: -sign * n["score"])
     failed = [n for n in evaluated(tree) if n.get("failed")][-MAX_KEY:]
     fails = [node_line(n) for n in done[::-1][:MAX_KEY] if n not in done[:MAX_KEY]]
-    fails += [f"{n['id']} (round {n['round']}): all trials failed ({_clip(n.get('diagnosis', ''), 120)}), e.g. "
+    fails += [f"{n['id']} (round {n['round']}): all trials failed ({clip(n.get('diagnosis', ''), 120)}), e.g. "
               + compact((n.get("trials") or [{}])[0]) for n in failed]
     sections = [
         _section("Task", [h for h in head if h]),
@@ -133,12 +134,12 @@ def condensed_memory(p: PlanInput) -> str:
         _section("Key successes", [node_line(n) for n in done[:MAX_KEY]]),
         _section("Key failures", fails),
         _section("Effects seen so far", eff),
-        _section("Retrieved insights", [_clip(i, 300) for i in p.insights[:MAX_INSIGHTS]]),
-        *([_section("Research takeaways", [_clip(t, 200) for t in p.research[:MAX_TAKEAWAYS]])] if p.research else []),
+        _section("Retrieved insights", [clip(i, 300) for i in p.insights[:MAX_INSIGHTS]]),
+        *([_section("Research takeaways", [clip(t, 200) for t in p.research[:MAX_TAKEAWAYS]])] if p.research else []),
         *([_section("Winning configurations of earlier runs (a good first round starts from them)",
                     [f"{pr.get('task')}: {compact(pr['config'])} (gain {float(pr.get('gain') or 0):+.3f})"
                      for pr in p.priors[:MAX_PRIORS]])] if p.priors else []),
-        _section("Human feedback (must be honoured)", [_clip(f, 300) for f in p.feedback[-MAX_FEEDBACK:]]),
+        _section("Human feedback (must be honoured)", [clip(f, 300) for f in p.feedback[-MAX_FEEDBACK:]]),
     ]
     text = "\n\n".join(sections)
     return text if len(text) <= MAX_MEMORY_CHARS else text[:MAX_MEMORY_CHARS - 20] + "\n…(memory truncated)"
@@ -185,7 +186,7 @@ def usable_configs(plan: RoundPlan, p: PlanInput) -> tuple[list[TrialConfig], li
             continue
         tried.add(trial_key(cfg, p.parent_id))
         configs.append(TrialConfig(**cfg))
-        why.append(_clip(prop.rationale, 300))
+        why.append(clip(prop.rationale, 300))
     return configs, notes, why
 
 

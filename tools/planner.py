@@ -107,15 +107,12 @@ def snap(cfg: dict, max_train: int, seed: int) -> TrialConfig:
     for dim in HYPER:
         if dim == "warm_start" or dim not in cfg:
             continue
-        grid = _grid_for(dim, max_train) if dim in GRID or dim == "max_samples" else None
-        val = cfg[dim]
-        if grid is None:
-            continue
+        grid, val = _grid_for(dim, max_train), cfg[dim]
         if dim in CATEGORICAL:
             out[dim] = val if val in grid else out.get(dim)
         elif isinstance(val, (int, float)):
             out[dim] = min(grid, key=lambda g: abs(math.log(g) - math.log(val)) if val > 0 else abs(g - val))
-    if cfg.get("method") in ("lora", "qlora", "full") and cfg.get("method") != "lora":
+    if cfg.get("method") in ("qlora", "full"):  # lora is the default: nothing to carry over
         out["method"] = cfg["method"]
     out["lora_alpha"] = 2 * out["lora_r"]
     if not out.get("recipe"):

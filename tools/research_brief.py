@@ -12,15 +12,11 @@ import json
 import re
 
 from graph.schemas import ResearchBrief
+from tools.llm_planner import clip
 
 MAX_NOTES, NOTE_PROMPT_CHARS, MAX_DATASETS = 8, 700, 12
 FIRST_SENTENCE_CHARS, TAKEAWAY_CHARS = 240, 500
 STEP = "research:0"
-
-
-def _clip(text, limit: int) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def note_ref(note: dict, i: int) -> str:
@@ -33,7 +29,7 @@ def first_sentence(text: str, limit: int = FIRST_SENTENCE_CHARS) -> str:
     flat = " ".join(flat.split())
     # A sentence ends at . ! ? followed by a capital or digit (so "e.g. the" and "0.90" do not end one).
     head = re.split(r"(?<=[.!?])\s+(?=[A-Z0-9(\"'])", flat, maxsplit=1)[0]
-    return _clip(head, limit)
+    return clip(head, limit)
 
 
 def extractive_brief(notes: list[dict]) -> dict:
@@ -46,17 +42,17 @@ def _dataset_line(d: dict) -> str:
     bits = [d.get("source", ""), f"{d['size']} rows" if d.get("size") else "", d.get("task_type", ""),
             f"licence {d['license']}" if d.get("license") else "",
             "fields " + ", ".join(map(str, d["fields"])) if d.get("fields") else ""]
-    return f"- {d.get('id', '?')}: " + _clip("; ".join(b for b in bits if b), 240)
+    return f"- {d.get('id', '?')}: " + clip("; ".join(b for b in bits if b), 240)
 
 
 def brief_messages(requirement: dict, notes: list[dict], datasets: list[dict]) -> list:
     from nodes.prompts import BRIEF_SYSTEM, BRIEF_USER
 
-    shown = "\n\n".join(f"[{i}] {_clip(n.get('title', ''), 160)} ({note_ref(n, i)})\n"
-                        f"{_clip(n.get('text', ''), NOTE_PROMPT_CHARS)}" for i, n in enumerate(notes, 1))
+    shown = "\n\n".join(f"[{i}] {clip(n.get('title', ''), 160)} ({note_ref(n, i)})\n"
+                        f"{clip(n.get('text', ''), NOTE_PROMPT_CHARS)}" for i, n in enumerate(notes, 1))
     req = {k: v for k, v in (requirement or {}).items() if k != "source"}
     return [("system", BRIEF_SYSTEM),
-            ("human", BRIEF_USER.format(requirement=_clip(json.dumps(req, ensure_ascii=False, default=str), 3000),
+            ("human", BRIEF_USER.format(requirement=clip(json.dumps(req, ensure_ascii=False, default=str), 3000),
                                         notes=shown, n=len(notes),
                                         datasets="\n".join(_dataset_line(d) for d in datasets) or "- (none)"))]
 
@@ -98,7 +94,7 @@ def research_brief(requirement: dict, notes: list[dict], datasets: list[dict], c
         takeaways = []
         for t in outcome.value.takeaways:
             refs = list(dict.fromkeys(note_ref(notes[s - 1], s) for s in t.sources))
-            takeaways.append({"text": _clip(t.text, TAKEAWAY_CHARS), "sources": refs})
+            takeaways.append({"text": clip(t.text, TAKEAWAY_CHARS), "sources": refs})
         brief = {"takeaways": takeaways, "suggested_datasets": list(dict.fromkeys(outcome.value.suggested_datasets))}
     out = {**brief, "source": outcome.source}
     if outcome.error:

@@ -108,23 +108,17 @@ def resolve_spec_paths(spec, roots: list[Path], spec_dir: str | None) -> tuple[d
         except UnsafePathError as err:
             problems.append(f"field 'base_dir': {err}")
     moved = spec.model_copy(update={"base_dir": update.get("base_dir", spec.base_dir)})
-    sources = []
-    for i, source in enumerate(spec.data):
-        try:
-            real = resolve_within(moved.data_path(source), None, roots)
-            sources.append(source.model_copy(update={"path": str(real)}))
-        except UnsafePathError as err:
-            problems.append(f"field 'data.{i}.path': {err}")
-    if len(sources) == len(spec.data):
-        update["data"] = sources
-    tests = []
-    for i, source in enumerate(spec.test_data or []):
-        try:
-            tests.append(source.model_copy(update={"path": str(resolve_within(moved.data_path(source), None, roots))}))
-        except UnsafePathError as err:
-            problems.append(f"field 'test_data.{i}.path': {err}")
-    if spec.test_data and len(tests) == len(spec.test_data):
-        update["test_data"] = tests
+    for field in ("data", "test_data"):  # the training data and the optional fixed test set
+        given = getattr(spec, field) or []
+        sources = []
+        for i, source in enumerate(given):
+            try:
+                real = resolve_within(moved.data_path(source), None, roots)
+                sources.append(source.model_copy(update={"path": str(real)}))
+            except UnsafePathError as err:
+                problems.append(f"field '{field}.{i}.path': {err}")
+        if given and len(sources) == len(given):
+            update[field] = sources
     extra = [dict(s) for s in (spec.recipe or {}).get("extra_sources", [])]
     for j, source in enumerate(extra):
         if source.get("path"):

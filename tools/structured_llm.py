@@ -158,6 +158,12 @@ def record_usage(ledger: dict | None, step: str, usage: dict, spec: str,
     return record_call(ledger, step, outcome, usage.get("model") or spec, prices)
 
 
+def fresh_usage(result: dict, key: str = "llm_usage") -> dict | None:
+    """The chat-model usage a job result carries, when its calls were made now: a cached result (trial or
+    eval cache, replay table, reused recipe file) carries the usage of calls made before."""
+    return None if result.get("cached") else result.get(key)
+
+
 def record_usages(ctx, ledger: dict | None, usages: dict[str, dict | None]) -> dict | None:
     """What a node calls: fold {step: usage} into the ledger, priced as Context.chat_model / llm_prices.
     Usages without calls are skipped; the ledger comes back unchanged (same object) when none has any."""
