@@ -42,7 +42,7 @@ def tiny_task(work: Path, rounds: int, configs: int) -> dict:
 
 
 def build_tiny_model(cache: Path) -> None:
-    code = f"from tools.base_models import resolve_model_dir, TINY; resolve_model_dir(TINY, {str(cache)!r})"
+    code = f"from tools.models.base_models import resolve_model_dir, TINY; resolve_model_dir(TINY, {str(cache)!r})"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, capture_output=True)
 
 

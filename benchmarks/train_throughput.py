@@ -23,7 +23,7 @@ MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
 def task_records(n: int) -> tuple[dict, list[dict], list[dict]]:
-    from graph.spec import load_spec
+    from tools.data.spec_loading import load_spec
 
     spec = load_spec(REPO / "ftbench/tasks/bank_intents.yaml")
     rows = [json.loads(x) for x in spec.data_path(spec.data[0]).read_text().splitlines()]
@@ -34,12 +34,12 @@ def task_records(n: int) -> tuple[dict, list[dict], list[dict]]:
 
 
 def run_trex(cfg: dict, task: dict, train: list, val: list, cache_dir: str, work: Path) -> dict:
-    from tools.lora_training import train as trex_train
-    from tools.train_worker import _seed_everything
+    from tools.worker.lora_training import train as trex_train
+    from tools.worker.model_loading import seed_everything
 
     for name, recs in (("train", train), ("val", val)):
         (work / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
-    _seed_everything(cfg["seed"])
+    seed_everything(cfg["seed"])
     job = {"base_model": MODEL, "cache_dir": cache_dir, "device": "cpu", "backend": "peft", "task": task,
            "config": cfg, "train_path": str(work / "train.jsonl"), "val_path": str(work / "val.jsonl")}
     out = trex_train(job, work / "trex")
@@ -52,11 +52,11 @@ def run_plain_trainer(cfg: dict, task: dict, train: list, cache_dir: str, work: 
     from peft import get_peft_model
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
-    from tools.backends import _lora_config
-    from tools.lora_training import collate, encode_split
-    from tools.train_worker import _seed_everything, load_model
+    from tools.worker.backends import _lora_config
+    from tools.worker.lora_training import collate, encode_split
+    from tools.worker.model_loading import load_model, seed_everything
 
-    _seed_everything(cfg["seed"])
+    seed_everything(cfg["seed"])
     model, tok = load_model({"base_model": MODEL, "cache_dir": cache_dir, "device": "cpu"})
     model = get_peft_model(model, _lora_config(cfg, model.config.num_hidden_layers))
     examples = encode_split(tok, train, task, cfg["template"])

@@ -1,7 +1,7 @@
 """Baselines a user would pick instead of TREX: random search and Optuna TPE (ask-and-tell, seeded).
 
 Both choose from the same grid as TREX's planner (ftbench.space), run every trial through the same
-machinery (tools.trial_jobs: subprocess training, trial cache, replay table), and stop after the same
+machinery (the benchmark's trial runner: subprocess training, trial cache, replay table), and stop after the same
 number of trials. Neither repeats a configuration: random search samples without replacement; a TPE
 proposal that repeats an earlier one is told its known score and asked again (at most 50 times), since
 re-training a known config would only waste budget that TREX's planner never wastes.
@@ -13,29 +13,31 @@ import random
 from pathlib import Path
 
 from ftbench.space import ORDERED, config_id, grid, make_config
-from tools.metrics import get_metric
-from tools.trial_jobs import run_scoring, run_training
+from trex.metrics import get_metric
+from trex.results import TrialRunner
 
 BASELINES = ("random", "tpe")
 MAX_REASKS = 50
 
 
-def run_trial(spec, data: dict, cfg: dict, ctx, run_dir: Path) -> dict:
+def run_trial(spec, data: dict, cfg: dict, ctx, run_dir: Path, runner: TrialRunner) -> dict:
     """Train one config and score it on validation, as the Executor does; failures are data."""
     metric = get_metric(spec.metric)
-    out = run_training(spec, data, cfg, ctx)
-    rec = {"config": cfg, "status": out["status"], "cached": bool(out.get("cached")), "key": out.get("key", ""),
-           "adapter": out.get("adapter"), "failure": out.get("failure"), "error": out.get("error")}
-    if out["status"] == "ok":
-        ev = run_scoring(spec, data, cfg, out.get("adapter"), out["key"], "val", ctx,
-                         run_dir / "trials" / cfg["id"] / "eval_val", ctx.max_eval_examples)
-        if ev["status"] == "ok":
-            return {**rec, "score": float(ev["score"])}
-        rec.update(status="failed", failure=ev.get("failure", "crash"), error=f"evaluation: {ev.get('error')}")
+    out = runner.train(spec, data, cfg, ctx)
+    rec = {"config": cfg, "status": "ok" if out.ok else "failed", "cached": out.cached, "key": out.key,
+           "adapter": out.adapter, "failure": out.failure.kind if out.failure else None,
+           "error": out.failure.error if out.failure else None}
+    if out.ok:
+        ev = runner.score(spec, data, cfg, out.adapter, out.key, "val", ctx,
+                          run_dir / "trials" / cfg["id"] / "eval_val", ctx.max_eval_examples)
+        if ev.ok:
+            return {**rec, "score": ev.score}
+        rec.update(status="failed", failure=ev.failure.kind, error=f"evaluation: {ev.failure.error}")
     return {**rec, "score": metric.worst}
 
 
-def random_search(spec, data: dict, ctx, budget: int, space: str, max_train: int, run_dir: Path) -> list[dict]:
+def random_search(spec, data: dict, ctx, budget: int, space: str, max_train: int, run_dir: Path,
+                  runner: TrialRunner) -> list[dict]:
     """`budget` distinct configurations drawn uniformly from the grid, seeded by ctx.seed."""
     g = grid(space, max_train)
     rng = random.Random(f"random:{ctx.seed}")
@@ -46,7 +48,7 @@ def random_search(spec, data: dict, ctx, budget: int, space: str, max_train: int
             if config_id(cfg) not in seen:
                 break
         seen.add(config_id(cfg))
-        trials.append(run_trial(spec, data, {**cfg, "id": f"t{i}"}, ctx, run_dir))
+        trials.append(run_trial(spec, data, {**cfg, "id": f"t{i}"}, ctx, run_dir, runner))
     return trials
 
 
@@ -70,7 +72,7 @@ def tpe_startup(budget: int) -> int:
 
 
 def tpe_search(spec, data: dict, ctx, budget: int, space: str, max_train: int, run_dir: Path,
-               startup: int | None = None) -> tuple[list[dict], object]:
+               runner: TrialRunner, startup: int | None = None) -> tuple[list[dict], object]:
     """Optuna's TPE sampler, ask-and-tell, seeded by ctx.seed; returns the trials and the study."""
     import warnings
 
@@ -95,7 +97,7 @@ def tpe_search(spec, data: dict, ctx, budget: int, space: str, max_train: int, r
         else:  # the space is (nearly) exhausted: a repeat counts as a trial (the cache makes it free)
             ask = study.ask()
             cfg = make_config(_suggest(ask, g), max_train, ctx.seed)
-        result = run_trial(spec, data, {**cfg, "id": f"t{i}"}, ctx, run_dir)
+        result = run_trial(spec, data, {**cfg, "id": f"t{i}"}, ctx, run_dir, runner)
         known[config_id(cfg)] = result["score"]
         study.tell(ask, result["score"])
         trials.append(result)

@@ -19,19 +19,24 @@ def _list(text: str) -> list[str]:
 
 
 def _context(args):
-    from graph.context import Context
+    from trex.context import Context
 
     ctx = Context()
     overrides = {"device": args.device, "cache_dir": args.cache_dir, "trial_timeout_s": args.trial_timeout,
                  "max_eval_examples": args.max_eval}
     ctx = replace(ctx, **{k: v for k, v in overrides.items() if v is not None})
-    table = getattr(args, "replay", None) or getattr(args, "record", None)
+    return replace(ctx, runs_dir=ctx.runs_dir)  # re-validates the overrides
+
+
+def _runner(args):
+    """The trial runner: a replay table's (--replay / --record) or TREX's own."""
+    from ftbench.replay import runner_for
+
     if getattr(args, "replay", None) and getattr(args, "record", None):
         raise ValueError("give --replay TABLE (pure replay) or --record TABLE (replay what is there, train and add "
                          "the rest), not both")
-    if table:
-        ctx = replace(ctx, replay_table=table, replay_mode="record" if getattr(args, "record", None) else "replay")
-    return replace(ctx, runs_dir=ctx.runs_dir)  # re-validates the overrides
+    table = getattr(args, "replay", None) or getattr(args, "record", None)
+    return runner_for(table or "", "record" if getattr(args, "record", None) else "replay")
 
 
 def cmd_run(args) -> int:
@@ -40,7 +45,7 @@ def cmd_run(args) -> int:
 
     ctx = _context(args)
     records = run_comparison(_list(args.tasks), _list(args.policy), [int(s) for s in _list(args.seeds)], args.budget,
-                             args.out, ctx, args.space, args.insights)
+                             args.out, ctx, args.space, args.insights, runner=_runner(args))
     ratios = goal_ratios(aggregate(records))
     if ratios:
         print("TREX-UCT mean normalised gain (test) / other policy's: "
@@ -53,18 +58,18 @@ def cmd_sweep(args) -> int:
     from ftbench.runner import sweep
 
     ctx = _context(args)
-    n = sweep(_list(args.tasks), args.space, ctx, args.out, with_test=args.with_test)
-    print(f"{n} configurations trained or reused; table {ctx.replay_table or '(none)'}")
+    n = sweep(_list(args.tasks), args.space, ctx, args.out, with_test=args.with_test, runner=_runner(args))
+    print(f"{n} configurations trained or reused; table {getattr(args, 'record', None) or '(none)'}")
     return 0
 
 
 def cmd_export(args) -> int:
     from pathlib import Path
 
-    from ftbench.catalog import resolve_task
+    from tools.data.task_catalog import resolve_task
     from ftbench.replay import ReplayTable, export_cache
-    from graph.spec import load_spec
-    from tools.datasets import prepare_splits
+    from tools.data.spec_loading import load_spec
+    from tools.data.datasets import prepare_splits
 
     ctx = _context(args)
     table = ReplayTable(args.table, "record")

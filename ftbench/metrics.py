@@ -1,4 +1,4 @@
-"""FT-Bench task metrics, used by specs as custom metrics `ftbench.metrics:<name>` (tools/metrics.py contract:
+"""FT-Bench task metrics, used by specs as custom metrics `ftbench.metrics:<name>` (trex/metrics.py contract:
 fn(preds, refs) -> float, higher is better). Each follows the benchmark's own evaluation code; the
 scorer modules in ftbench/scorers/ say exactly where they approximate it.
 

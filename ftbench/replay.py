@@ -1,7 +1,7 @@
 """Replay table: a tabular benchmark of (task, trial) -> result recorded from real training runs.
 
-When a run's Context names a table (`replay_table`, env TREX_REPLAY_TABLE), tools.trial_jobs asks it
-before training or scoring anything:
+A ReplayRunner over a table is the trial runner the benchmark passes to graph.main.build_graph(runner=...) and
+to its baselines; it asks the table before training or scoring anything:
 
 * mode "replay" (default): a trial in the table returns its recorded result and no process starts; a
   trial that is not in it is a failed trial with failure "missing" (the metric's worst score). It is
@@ -23,7 +23,11 @@ import json
 import os
 from pathlib import Path
 
-from tools.datasets import file_digest
+from tools.data.datasets import file_digest
+from tools.trials import trial_jobs
+from tools.trials.runner import default_runner
+from trex.results import EvalResult, TrainResult, TrialRunner
+from trex.trial_config import key_view
 
 PREFIX = "replay:"  # train ids and adapter paths of replayed trials start with this
 MISSING = "missing"  # failure kind of a trial the table does not hold (replay mode)
@@ -36,18 +40,17 @@ def _hash(payload) -> str:
 
 
 def task_key(spec, data: dict) -> str:
-    from tools.trial_jobs import task_payload
-
     splits = {s: file_digest(p) for s, p in sorted(data["paths"].items())}
     return _hash({"task": spec.name, "base_model": spec.base_model,
-                  "payload": task_payload(spec, data["labels"]), "splits": splits})
+                  "payload": trial_jobs.task_payload(spec, data["labels"]), "splits": splits})
 
 
 def config_key(cfg: dict) -> dict:
     """What of a trial config decides its result here: everything but its id and training seed, with
     default values dropped (no recipe change, a cold start, LoRA), so equal configs get one key."""
     defaults = {"recipe": {}, "warm_start": False, "method": "lora"}
-    return {k: v for k, v in cfg.items() if k not in ("id", "seed") and not (k in defaults and (v or defaults[k]) == defaults[k])}
+    return {k: v for k, v in key_view(cfg).items()
+            if k not in ("id", "seed") and not (k in defaults and (v or defaults[k]) == defaults[k])}
 
 
 def trial_key(tkey: str, cfg: dict, init: str | None) -> str:
@@ -130,7 +133,7 @@ class ReplayTable:
         if self.mode != "record" or result.get("status") != "ok":
             return
         from memory.trial_cache import TrialCache
-        from tools.trial_jobs import eval_key
+        from tools.trials.trial_jobs import eval_key
 
         train_key, max_eval = result["key"], ctx.max_eval_examples
         val = TrialCache(ctx.cache_dir).get(eval_key(spec, data, cfg, train_key, "val", max_eval))
@@ -197,12 +200,10 @@ def _score_part(result: dict, max_examples: int | None) -> dict:
 _TABLES: dict[tuple[str, str], ReplayTable] = {}
 
 
-def table_for(ctx) -> ReplayTable | None:
-    """The replay table a run's Context names (one instance per file and mode in a process), or None."""
-    path = getattr(ctx, "replay_table", "") or ""
-    if not path:
-        return None
-    mode = getattr(ctx, "replay_mode", "replay") or "replay"
+def open_table(path: str | Path, mode: str = "replay") -> ReplayTable:
+    """The replay table in a file (one instance per file and mode in a process), up to date with the file."""
+    if mode not in MODES:
+        raise ValueError(f"replay mode must be one of {', '.join(MODES)}, not {mode!r}")
     ident = (str(Path(path).resolve()), mode)
     if ident not in _TABLES:
         _TABLES[ident] = ReplayTable(path, mode)
@@ -210,11 +211,39 @@ def table_for(ctx) -> ReplayTable | None:
     return _TABLES[ident]
 
 
+class ReplayRunner:
+    """A TrialRunner whose trials come from a replay table: a recorded result is replayed; a missing one fails as
+    "missing" (replay mode) or is trained and scored for real by TREX's own jobs and appended (record mode)."""
+
+    def __init__(self, table: ReplayTable):
+        self.table = table
+
+    def train(self, spec, data: dict, cfg: dict, ctx, init: tuple[str, str] | None = None) -> TrainResult:
+        out = self.table.training(spec, data, cfg, init)
+        if out is None:
+            out = trial_jobs.run_training(spec, data, cfg, ctx, init)
+            self.table.record_training(spec, data, cfg, init, out, ctx)
+        return TrainResult.from_job(out)
+
+    def score(self, spec, data: dict, cfg: dict, adapter: str | None, train_key: str, split: str, ctx,
+              job_dir, max_examples: int | None) -> EvalResult:
+        out = self.table.scoring(spec, data, cfg, train_key, split, max_examples, adapter)
+        if out is None:
+            out = trial_jobs.run_scoring(spec, data, cfg, adapter, train_key, split, ctx, job_dir, max_examples)
+            self.table.record_score(spec, data, cfg, train_key, split, max_examples, out)
+        return EvalResult.from_job(out)
+
+
+def runner_for(table_path: str = "", mode: str = "replay") -> TrialRunner:
+    """The benchmark's trial runner: a ReplayRunner when a table is named, else TREX's default runner."""
+    return ReplayRunner(open_table(table_path, mode)) if table_path else default_runner()
+
+
 def export_cache(spec, data: dict, ctx, table: ReplayTable) -> int:
     """Add to the table every trial in the trial cache that was trained on this task's data (with its
     validation and, where scored, test score), and the base model's scores. Returns the entries added."""
     from memory.trial_cache import TrialCache
-    from tools.trial_jobs import eval_key, train_key, training_data
+    from tools.trials.trial_jobs import eval_key, train_key, training_data
 
     if table.mode != "record":
         raise ValueError("export needs a table opened in record mode")

@@ -15,14 +15,17 @@ from dataclasses import replace
 from pathlib import Path
 
 from ftbench.baselines import BASELINES, random_search, run_trial, tpe_search
-from ftbench.space import max_train_for, planner_space
-from graph.context import POLICIES as TREX_POLICIES
-from graph.context import Context
-from graph.spec import load_spec
-from ftbench.catalog import resolve_task
-from tools.datasets import prepare_splits
-from tools.metrics import get_metric
-from tools.trial_jobs import run_scoring
+from ftbench.replay import ReplayRunner
+from ftbench.space import max_train_for
+from ftbench.space import space as search_space
+from trex.context import POLICIES as TREX_POLICIES
+from trex.context import Context
+from tools.data.spec_loading import load_spec
+from tools.data.task_catalog import resolve_task
+from tools.data.datasets import prepare_splits
+from trex.metrics import get_metric
+from tools.trials.runner import default_runner
+from trex.results import TrialRunner
 
 ALL_POLICIES = TREX_POLICIES + BASELINES
 BASE_CFG = {"id": "base", "epochs": 0, "template": "chat"}
@@ -40,7 +43,8 @@ def trex_trials(tree: dict) -> list[dict]:
     return out
 
 
-def run_trex(spec, policy: str, ctx: Context, budget: int, run_dir: Path, space: str) -> tuple[list[dict], dict]:
+def run_trex(spec, policy: str, ctx: Context, budget: int, run_dir: Path, space: str,
+             runner: TrialRunner) -> tuple[list[dict], dict]:
     from graph.main import build_graph
 
     k = spec.budget.configs_per_round
@@ -50,9 +54,9 @@ def run_trex(spec, policy: str, ctx: Context, budget: int, run_dir: Path, space:
     # The trial budget is the only limit: no human pause, no round or wall-time cap from the environment.
     unattended = {k: v for k, v in (("human_review", False), ("max_rounds", None), ("max_wall_time_s", None))
                   if hasattr(ctx, k)}
-    with planner_space(space):
-        state = build_graph().invoke({"task": task, "run_dir": str(run_dir)}, {"recursion_limit": 10_000},
-                                     context=replace(ctx, selection_policy=policy, **unattended))
+    graph = build_graph(runner=runner, space=search_space(space))
+    state = graph.invoke({"task": task, "run_dir": str(run_dir)}, {"recursion_limit": 10_000},
+                         context=replace(ctx, selection_policy=policy, **unattended))
     return trex_trials(state["tree"]), state["data"]
 
 
@@ -64,10 +68,10 @@ def best_of(trials: list[dict], metric) -> dict | None:
     return best
 
 
-def _test_score(spec, data, cfg, trial, ctx, run_dir) -> float | None:
-    out = run_scoring(spec, data, cfg, trial.get("adapter") if trial else None, trial["key"] if trial else "base",
-                      "test", ctx, run_dir / "test" / (cfg["id"] if trial else "base"), None)
-    return float(out["score"]) if out["status"] == "ok" else None
+def _test_score(spec, data, cfg, trial, ctx, run_dir, runner: TrialRunner) -> float | None:
+    out = runner.score(spec, data, cfg, trial.get("adapter") if trial else None, trial["key"] if trial else "base",
+                       "test", ctx, run_dir / "test" / (cfg["id"] if trial else "base"), None)
+    return out.score if out.ok else None
 
 
 def insight_store_for(insights: str, out_dir: Path, run_dir: Path, task: str = "") -> str:
@@ -82,33 +86,32 @@ def insight_store_for(insights: str, out_dir: Path, run_dir: Path, task: str = "
 
 
 def run_one(task: str, policy: str, seed: int, budget: int, out_dir: Path, ctx: Context, space: str,
-            insights: str = "per-run") -> dict:
+            insights: str = "per-run", runner: TrialRunner | None = None) -> dict:
     """One (task, policy, seed) run; returns its record (trace, best, test score, reuse counts)."""
-    from ftbench.replay import table_for
-
+    runner = runner or default_runner()
     spec = load_spec(resolve_task(task))
     metric = get_metric(spec.metric)
     run_dir = out_dir / "runs" / f"{spec.name}-{policy}-s{seed}"
     ctx = replace(ctx, seed=seed)
     if hasattr(ctx, "insight_store"):
         ctx = replace(ctx, insight_store=insight_store_for(insights, out_dir, run_dir, spec.name))
-    table = table_for(ctx)
+    table = runner.table if isinstance(runner, ReplayRunner) else None
     before = dict(table.stats) if table else {}
     started = time.time()
     if policy in TREX_POLICIES:
-        trials, data = run_trex(spec, policy, ctx, budget, run_dir, space)
+        trials, data = run_trex(spec, policy, ctx, budget, run_dir, space, runner)
     else:
         data = prepare_splits(spec, run_dir / "data")
         max_train = min(max_train_for(space, spec.budget.max_train_samples), data["sizes"]["train"])
         if policy == "random":
-            trials = random_search(spec, data, ctx, budget, space, max_train, run_dir)
+            trials = random_search(spec, data, ctx, budget, space, max_train, run_dir, runner)
         else:
-            trials, _ = tpe_search(spec, data, ctx, budget, space, max_train, run_dir)
+            trials, _ = tpe_search(spec, data, ctx, budget, space, max_train, run_dir, runner)
     trials = trials[:budget]
     base_cfg = {**BASE_CFG, "seed": seed}
-    base_val = run_trial_base(spec, data, base_cfg, ctx, run_dir)
+    base_val = run_trial_base(spec, data, base_cfg, ctx, run_dir, runner)
     best = best_of(trials, metric)
-    best_test = _test_score(spec, data, best["config"], best, ctx, run_dir) if best else None
+    best_test = _test_score(spec, data, best["config"], best, ctx, run_dir, runner) if best else None
     trace, running = [], None
     for t in trials:
         if t["status"] == "ok" and (running is None or metric.better(t["score"], running)):
@@ -118,7 +121,7 @@ def run_one(task: str, policy: str, seed: int, budget: int, out_dir: Path, ctx: 
     return {
         "task": spec.name, "policy": policy, "seed": seed, "budget": budget, "metric": spec.metric,
         "higher_is_better": metric.higher_is_better, "reference": spec.reference_score,
-        "base_val": base_val, "base_test": _test_score(spec, data, base_cfg, None, ctx, run_dir),
+        "base_val": base_val, "base_test": _test_score(spec, data, base_cfg, None, ctx, run_dir, runner),
         "best_val": best["score"] if best else None, "best_test": best_test,
         "best_config": {k: v for k, v in best["config"].items() if k != "id"} if best else None,
         "trace": trace, "scores": [t["score"] for t in trials], "n_trials": len(trials),
@@ -133,13 +136,14 @@ def run_one(task: str, policy: str, seed: int, budget: int, out_dir: Path, ctx: 
     }
 
 
-def run_trial_base(spec, data, base_cfg, ctx, run_dir) -> float | None:
-    out = run_scoring(spec, data, base_cfg, None, "base", "val", ctx, run_dir / "base_val", ctx.max_eval_examples)
-    return float(out["score"]) if out["status"] == "ok" else None
+def run_trial_base(spec, data, base_cfg, ctx, run_dir, runner: TrialRunner) -> float | None:
+    out = runner.score(spec, data, base_cfg, None, "base", "val", ctx, run_dir / "base_val", ctx.max_eval_examples)
+    return out.score if out.ok else None
 
 
 def run_comparison(tasks: list[str], policies: list[str], seeds: list[int], budget: int, out_dir: str | Path,
-                   ctx: Context | None = None, space: str = "full", insights: str = "per-run", log=print) -> list[dict]:
+                   ctx: Context | None = None, space: str = "full", insights: str = "per-run", log=print,
+                   runner: TrialRunner | None = None) -> list[dict]:
     """Every task x policy x seed at the same trial budget; writes runs.jsonl and the results (md, csv, png)."""
     from ftbench.results import write_results
 
@@ -151,12 +155,14 @@ def run_comparison(tasks: list[str], policies: list[str], seeds: list[int], budg
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ctx = ctx or Context()
+    runner = runner or default_runner()
+    table = runner.table if isinstance(runner, ReplayRunner) else None
     records = []
     with (out_dir / "runs.jsonl").open("w", encoding="utf-8") as f:
         for task in tasks:
             for policy in policies:
                 for seed in seeds:
-                    rec = run_one(task, policy, seed, budget, out_dir, ctx, space, insights)
+                    rec = run_one(task, policy, seed, budget, out_dir, ctx, space, insights, runner)
                     records.append(rec)
                     f.write(json.dumps(rec) + "\n")
                     f.flush()
@@ -165,7 +171,8 @@ def run_comparison(tasks: list[str], policies: list[str], seeds: list[int], budg
                         f"{rec['n_trained']} trained, {rec['n_cached']} from the cache, {rec['n_replayed']} replayed, "
                         f"{rec['n_missing']} missing; {rec['wall_s']:.0f} s")
     write_results(records, out_dir, {"budget": budget, "seeds": seeds, "space": space,
-                                     "replay_table": ctx.replay_table, "replay_mode": ctx.replay_mode})
+                                     "replay_table": str(table.path) if table else "",
+                                     "replay_mode": table.mode if table else "replay"})
     return records
 
 
@@ -173,11 +180,13 @@ def _fmt(x) -> str:
     return "n/a" if x is None else f"{x:.3f}"
 
 
-def sweep(tasks: list[str], space: str, ctx: Context, out_dir: str | Path, with_test: bool = False, log=print) -> int:
+def sweep(tasks: list[str], space: str, ctx: Context, out_dir: str | Path, with_test: bool = False, log=print,
+          runner: TrialRunner | None = None) -> int:
     """Train and score every configuration of a space once (to record a complete replay table); with_test
     scores each on the test split too (otherwise only the configs that win a run get a test score)."""
     from ftbench.space import all_configs
 
+    runner = runner or default_runner()
     out_dir = Path(out_dir)
     done = 0
     for task in tasks:
@@ -185,14 +194,14 @@ def sweep(tasks: list[str], space: str, ctx: Context, out_dir: str | Path, with_
         run_dir = out_dir / "sweep" / spec.name
         data = prepare_splits(spec, run_dir / "data")
         max_train = min(max_train_for(space, spec.budget.max_train_samples), data["sizes"]["train"])
-        run_trial_base(spec, data, {**BASE_CFG, "seed": ctx.seed}, ctx, run_dir)
-        _test_score(spec, data, {**BASE_CFG, "seed": ctx.seed}, None, ctx, run_dir)
+        run_trial_base(spec, data, {**BASE_CFG, "seed": ctx.seed}, ctx, run_dir, runner)
+        _test_score(spec, data, {**BASE_CFG, "seed": ctx.seed}, None, ctx, run_dir, runner)
         configs = all_configs(space, max_train, ctx.seed)
         for i, cfg in enumerate(configs):
             t = time.time()
-            rec = run_trial(spec, data, {**cfg, "id": f"c{i}"}, ctx, run_dir)
+            rec = run_trial(spec, data, {**cfg, "id": f"c{i}"}, ctx, run_dir, runner)
             if with_test and rec["status"] == "ok":
-                _test_score(spec, data, rec["config"], rec, ctx, run_dir)
+                _test_score(spec, data, rec["config"], rec, ctx, run_dir, runner)
             done += 1
             log(f"{spec.name} {i + 1}/{len(configs)} lr={cfg['lr']:g} epochs={cfg['epochs']} "
                 f"samples={cfg['max_samples']}: {rec['status']} val {_fmt(rec['score'])} "

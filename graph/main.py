@@ -1,32 +1,43 @@
 """The TREX parent graph: Researcher -> Executor -> backpropagate -> (next round | test scoring -> report).
 
-`graph` (compiled without a checkpointer) is what langgraph.json serves; `build_graph(checkpointer)`
-is for the CLI and for Python users who want durable runs.
+`graph` (compiled without a checkpointer) is what langgraph.json serves; `build_graph(...)` is for the CLI and
+for Python users who want durable runs, another trial runner (a benchmark's replay table) or a restricted
+search space. Importing this module reads no .env and starts nothing heavy: langgraph.json's "env" and the
+CLI load .env; torch and transformers load in the trial workers.
 """
 from __future__ import annotations
 
-from dotenv import load_dotenv
+from functools import partial
+
 from langgraph.graph import END, START, StateGraph
 
-from graph.context import Context
 from graph.executor import build_executor
 from graph.researcher import build_researcher
-from graph.state import State
-from nodes.backpropagate import backpropagate, route_after_round
-from nodes.check_budget import check_budget, route_after_plan
+from graph.routers import route_after_plan, route_after_round
+from nodes.backpropagate import backpropagate
+from nodes.check_budget import check_budget
 from nodes.distill_insights import distill_insights
 from nodes.score_test import score_test
 from nodes.write_report import write_report
+from tools.trials.runner import TrialRunner, default_runner
+from trex.context import Context
+from trex.state import State
+from trex.trial_config import DEFAULT_SPACE, SearchSpace
 
 
-def build_graph(checkpointer=None):
+def build_graph(checkpointer=None, runner: TrialRunner | None = None, space: SearchSpace | None = None):
+    """The compiled graph. runner: trains and scores trials (default: a subprocess per trial, or Ray tasks,
+    as Context.trial_executor says). space: the trial configurations the planners may choose from (default:
+    every searched field of the trial table)."""
+    runner = runner or default_runner()
+    space = space or DEFAULT_SPACE
     g = StateGraph(State, context_schema=Context)
-    g.add_node("researcher", build_researcher())
+    g.add_node("researcher", build_researcher(space))
     g.add_node("check_budget", check_budget)  # a cap reached while planning stops before training
-    g.add_node("executor", build_executor())
+    g.add_node("executor", build_executor(runner))
     g.add_node("backpropagate", backpropagate)
     g.add_node("distill_insights", distill_insights)  # lessons of the round into the shared store
-    g.add_node("score_test", score_test)
+    g.add_node("score_test", partial(score_test, runner=runner))
     g.add_node("write_report", write_report)
     g.add_edge(START, "researcher")
     g.add_edge("researcher", "check_budget")
@@ -39,5 +50,4 @@ def build_graph(checkpointer=None):
     return g.compile(checkpointer=checkpointer, name="trex")
 
 
-load_dotenv()  # .env in the working directory, for `langgraph dev` as for the CLI; real env vars win
 graph = build_graph()

@@ -5,7 +5,7 @@ import json
 import time
 from pathlib import Path
 
-from tools.redact import redact_obj
+from trex.redact import redact_obj
 
 
 def log_event(run_dir: str, event: str, **fields) -> None:

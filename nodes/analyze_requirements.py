@@ -2,21 +2,18 @@
 from __future__ import annotations
 
 import json
-import os
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 from langgraph.runtime import Runtime
 
-from graph.context import Context
-from ftbench.catalog import resolve_task, shipped_tasks
-from graph.spec import SpecError, TaskSpec, load_spec, parse_spec
-from graph.state import Node, State
-from graph.tree import ROOT
-from tools.metrics import get_metric
-
-LLM_JUDGE = "llm_judge"
+from tools.data.safe_paths import new_run_dir
+from tools.data.spec_loading import load_task
+from trex.context import Context
+from trex.metrics import LLM_JUDGE, get_metric
+from trex.spec import SpecError, TaskSpec
+from trex.state import Node, State
+from trex.tree import ROOT
 
 
 def requirement_from_spec(spec: TaskSpec) -> dict:
@@ -42,9 +39,9 @@ def requirement_from_spec(spec: TaskSpec) -> dict:
 def analysed_requirement(spec: TaskSpec, ctx: Context, ledger: dict | None) -> tuple[dict, dict]:
     """(requirement, new state.llm). With a chat model, a structured Requirement read from the free-text goal;
     the spec stays authoritative on how the task is scored. Offline (or on LLM failure): from the spec."""
-    from graph.schemas import Requirement
-    from nodes.prompts import REQUIREMENT_SYSTEM, REQUIREMENT_USER
-    from tools.structured_llm import OFFLINE, structured_step
+    from tools.llm.schemas import Requirement
+    from tools.llm.prompts import REQUIREMENT_SYSTEM, REQUIREMENT_USER
+    from tools.llm.structured_llm import OFFLINE, structured_step
 
     offline = requirement_from_spec(spec)
     shown = json.dumps(spec.model_dump(exclude={"base_dir"}), ensure_ascii=False)[:6000]
@@ -62,37 +59,12 @@ def analysed_requirement(spec: TaskSpec, ctx: Context, ledger: dict | None) -> t
     return req, ledger
 
 
-def new_run_dir(runs_dir: str, name: str) -> str:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
-    from tools.safe_paths import safe_name  # a task name never becomes '/', '..' or a hidden dir
-
-    return str(Path(runs_dir) / f"{safe_name(name)}-{stamp}")
-
-
-def load_task(task, ctx: Context | None = None) -> TaskSpec:
-    """The graph's input names its task by a spec mapping, a spec file path, or a shipped task's name."""
-    roots = {"cache_dir": ctx.cache_dir, "data_dirs": ctx.data_dirs} if ctx else {}  # where data may be read
-    if not task:
-        raise SpecError("the graph input has no 'task': give a task spec mapping, a spec file path, or a shipped "
-                        f"task name ({', '.join(shipped_tasks())})")
-    if isinstance(task, str):
-        try:
-            return load_spec(resolve_task(task), **roots)
-        except FileNotFoundError as err:
-            raise SpecError(str(err)) from None
-        except (OSError, ValueError) as err:  # a NUL byte, a name too long: still the input's fault
-            raise err if isinstance(err, SpecError) else SpecError(f"graph input 'task': {err}") from None
-    return parse_spec(task, **roots)
-
-
 def analyze_requirements(state: State, runtime: Runtime[Context]) -> dict:
     spec = load_task(state.task, runtime.context)
-    if spec.metric == LLM_JUDGE:
-        if not runtime.context.chat_model:
-            raise SpecError(f"metric {LLM_JUDGE!r} needs a chat model to judge with: set TREX_CHAT_MODEL or "
-                            "Context(chat_model=...)")
-        os.environ.setdefault("TREX_CHAT_MODEL", runtime.context.chat_model)  # the scoring workers inherit it
-    run_dir = state.run_dir or new_run_dir(runtime.context.runs_dir, spec.name)
+    if spec.metric == LLM_JUDGE and not runtime.context.chat_model:  # the scoring workers judge with it
+        raise SpecError(f"metric {LLM_JUDGE!r} needs a chat model to judge with: set TREX_CHAT_MODEL or "
+                        "Context(chat_model=...)")
+    run_dir = str(Path(state.run_dir).absolute()) if state.run_dir else new_run_dir(runtime.context.runs_dir, spec.name)
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     (Path(run_dir) / "spec.json").write_text(json.dumps(spec.model_dump(), indent=2), encoding="utf-8")
     root = Node(id=ROOT, parent=None, round=0, status="planned", visits=0, value=0.0, results={},

@@ -5,29 +5,24 @@ import time
 
 from langgraph.runtime import Runtime
 
-from graph.context import Context
-from graph.spec import TaskSpec
-from graph.state import State
-from graph.tree import backpropagate as backup
+from trex.context import Context
+from trex.state import State
+from trex.tree import backpropagate as backup
 from memory.run_log import log_event
-from tools.accounting import run_accounting
-from tools.budget import check
-from tools.progress_events import round_summary
+from tools.run.accounting import run_accounting
+from tools.run.budget import check
+from tools.run.progress_events import round_summary
 
 
 def backpropagate(state: State, runtime: Runtime[Context]) -> dict:
-    spec = TaskSpec.model_validate(state.task)
+    spec = state.spec
     node = state.tree[state.current]
     changed = backup(state.tree, node["id"], node.get("reward", 0.0))
     log_event(state.run_dir, "round_done", node=node["id"], round=node["round"], score=node.get("score"),
               reward=node.get("reward"), diagnosis=node.get("diagnosis"))
     now = time.time()
     accounting = run_accounting(state.tree, state.started_at, now)
-    # Every cap (rounds, wall time, GPU-hours, LLM $; tools/budget.py); the spend goes to the progress display.
+    # Every cap (rounds, wall time, GPU-hours, LLM $; tools/run/budget.py); the spend goes to the progress display.
     reason, accounting["budget"] = check(spec, runtime.context, state, accounting, now)
     round_summary(node, accounting, state.llm)  # live progress: the round's result line with the spend
     return {"tree": changed, "stop_reason": reason, "accounting": accounting}
-
-
-def route_after_round(state: State) -> str:
-    return "finish" if state.stop_reason else "continue"

@@ -9,13 +9,12 @@ import time
 
 from langgraph.runtime import Runtime
 
-from graph.context import Context
-from graph.spec import TaskSpec
-from graph.state import State
-from graph.tree import ROOT
+from trex.context import Context
+from trex.state import State
+from trex.tree import ROOT
 from memory.run_log import log_event
-from tools.accounting import run_accounting
-from tools.budget import check
+from tools.run.accounting import run_accounting
+from tools.run.budget import check
 
 
 def check_budget(state: State, runtime: Runtime[Context]) -> dict:
@@ -23,7 +22,7 @@ def check_budget(state: State, runtime: Runtime[Context]) -> dict:
         return {}
     now = time.time()
     accounting = run_accounting(state.tree, state.started_at, now)
-    reason, accounting["budget"] = check(TaskSpec.model_validate(state.task), runtime.context, state, accounting, now,
+    reason, accounting["budget"] = check(state.spec, runtime.context, state, accounting, now,
                                          skip=("rounds",))
     if not reason:
         return {"accounting": accounting}
@@ -31,7 +30,3 @@ def check_budget(state: State, runtime: Runtime[Context]) -> dict:
     log_event(state.run_dir, "budget_stop", node=node["id"], reason=reason)
     return {"stop_reason": reason, "accounting": accounting, "round": state.round - 1,
             "tree": {node["id"]: {**node, "status": "skipped", "diagnosis": f"not trained: {reason}"}}}
-
-
-def route_after_plan(state: State) -> str:
-    return "finish" if state.stop_reason else "train"

@@ -1,5 +1,5 @@
 """After each round: distil 1-3 lessons from the round and write them to the shared insight store, where later
-rounds and later runs (of any task) retrieve them. With a chat model the lessons are the LLM's (tools/llm_distill.py),
+rounds and later runs (of any task) retrieve them. With a chat model the lessons are the LLM's (tools/research/llm_distill.py),
 else the rule-based ones. A store failure is recorded on the lessons; the run goes on."""
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from pathlib import Path
 
 from langgraph.runtime import Runtime
 
-from graph.context import Context
-from graph.state import State
+from trex.context import Context
+from trex.state import State
 from memory.insight_store import insight_id, open_context_store
 from memory.run_log import log_event
-from tools.llm_distill import distill_round
+from tools.research.llm_distill import distill_round
 
 
 def distill_insights(state: State, runtime: Runtime[Context]) -> dict:

@@ -6,38 +6,40 @@ from pathlib import Path
 
 from langgraph.runtime import Runtime
 
-from graph.context import Context
-from graph.spec import TaskSpec
-from graph.state import Node, State
-from graph.tree import ROOT, normalised_reward
 from memory.run_log import log_event
-from tools.diagnosis import diagnose
-from tools.metrics import get_metric
-from tools.progress_events import emit
-from tools.structured_llm import fresh_usage, record_usages
-from tools.trial_jobs import run_scoring
-from tools.trial_pool import parallelism, run_all
+from tools.llm.structured_llm import record_usages
+from tools.planning.diagnosis import diagnose
+from tools.run.progress_events import emit
+from tools.trials.runner import default_runner
+from tools.trials.trial_pool import parallelism, run_all
+from trex.context import Context
+from trex.metrics import get_metric
+from trex.results import EvalResult, TrialRunner
+from trex.spec import TaskSpec
+from trex.state import Node, State
+from trex.tree import ROOT, normalised_reward
 
 
-def evaluate(state: State, runtime: Runtime[Context]) -> dict:
-    spec = TaskSpec.model_validate(state.task)
+def evaluate(state: State, runtime: Runtime[Context], runner: TrialRunner | None = None) -> dict:
+    runner = runner or default_runner()
+    spec = state.spec
     metric = get_metric(spec.metric)
     node: Node = state.tree[state.current]
     results = {k: dict(v) for k, v in node["results"].items()}
     emit("eval_start", node=node["id"], round=node["round"], trials=[c["id"] for c in node["trials"]
                                                                    if "score" not in results[c["id"]]])
-    scored = _score_val(state, spec, node, results, runtime.context)
+    scored = _score_val(state, spec, node, results, runtime.context, runner)
     for cfg in node["trials"]:
         res = results[cfg["id"]]
         if "score" in res:
             continue
         if res["status"] == "ok":
             out = scored[cfg["id"]]
-            if out["status"] == "ok":
-                res["eval"] = {k: out.get(k) for k in ("n", "n_wrong", "bad_cases", "wall_s", "cached")}
-                res["score"] = float(out["score"])
+            if out.ok:
+                res["eval"] = dict(out.stats)
+                res["score"] = float(out.score)
             else:
-                res.update(status="failed", failure=out.get("failure", "crash"), error=f"evaluation: {out.get('error')}")
+                res.update(status="failed", failure=out.failure.kind, error=f"evaluation: {out.failure.error}")
         if res["status"] != "ok":
             res["score"] = metric.worst
         log_event(state.run_dir, "evaluated", node=node["id"], trial=cfg["id"], score=res["score"],
@@ -60,17 +62,18 @@ def evaluate(state: State, runtime: Runtime[Context]) -> dict:
     return {"tree": {node["id"]: updated}, **({"llm": ledger} if ledger is not state.llm else {})}
 
 
-def judge_usages(round_: int, scored: dict[str, dict]) -> dict[str, dict]:
-    """{"judge:<round>:<trial>": usage} of an LLM judge's calls in fresh scoring results; a cached result
-    (eval cache, replay table) carries the usage of calls made before, not now."""
-    return {f"judge:{round_}:{tid}": fresh_usage(out) for tid, out in scored.items()}
+def judge_usages(round_: int, scored: dict[str, EvalResult]) -> dict[str, dict]:
+    """{"judge:<round>:<trial>": usage} of an LLM judge's calls made now (a cached result made them before)."""
+    return {f"judge:{round_}:{tid}": out.judge_usage for tid, out in scored.items()}
 
 
-def _score_val(state: State, spec: TaskSpec, node: Node, results: dict, ctx: Context) -> dict:
+def _score_val(state: State, spec: TaskSpec, node: Node, results: dict, ctx: Context,
+               runner: TrialRunner) -> dict[str, EvalResult]:
     """Validation scores of the trained, unscored trials, run side by side like training (mostly cache hits:
     a training job scores validation itself)."""
     todo = [c for c in node["trials"] if "score" not in results[c["id"]] and results[c["id"]]["status"] == "ok"]
-    jobs = [lambda cfg=cfg, res=results[cfg["id"]]: run_scoring(
+    jobs = [lambda cfg=cfg, res=results[cfg["id"]]: runner.score(
         spec, state.data, cfg, res.get("adapter"), res["key"], "val", ctx,
         Path(state.run_dir) / "trials" / node["id"] / cfg["id"] / "eval_val", ctx.max_eval_examples) for cfg in todo]
-    return dict(zip((c["id"] for c in todo), run_all(jobs, parallelism(ctx, len(jobs)))))
+    outs = run_all(jobs, parallelism(ctx, len(jobs)))
+    return {c["id"]: o if isinstance(o, EvalResult) else EvalResult.from_job(o) for c, o in zip(todo, outs)}

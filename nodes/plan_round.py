@@ -1,19 +1,19 @@
 """Plan the next round: K trial configs for a new child of the selected node.
 
 With a chat model (Context.chat_model) the LLM planner proposes them from the condensed memory; the
-built-in planner (tools.planner.propose) plans the round when there is none or the LLM fails, and fills
+built-in planner (tools.planning.planner.propose) plans the round when there is none or the LLM fails, and fills
 any slot the LLM's proposals could not. The node records which planner was used and every bound applied.
 """
 from __future__ import annotations
 
 from langgraph.runtime import Runtime
 
-from graph.context import Context
-from graph.spec import TaskSpec
-from graph.state import Node, State
-from nodes.review_plan import planning_tree, rejected_plans
-from tools.metrics import get_metric
-from tools.planner import propose
+from trex.context import Context
+from trex.state import Node, State
+from tools.planning.review import planning_tree, rejected_plans
+from trex.metrics import get_metric
+from tools.planning.planner import propose
+from trex.trial_config import DEFAULT_SPACE, SearchSpace
 
 
 def retrieved_insights(state: State, stored: list[dict] | None = None) -> list[str]:
@@ -29,7 +29,7 @@ def retrieved_insights(state: State, stored: list[dict] | None = None) -> list[s
 
 def stored_insights(state: State, ctx: Context) -> list[dict]:
     """Lessons from the shared insight store for the selected node; [] when the store is unavailable."""
-    from graph.tree import describe
+    from trex.tree import describe
     from memory.insight_store import open_context_store, relevant_insights
 
     try:
@@ -44,7 +44,7 @@ def stored_priors(state: State, ctx: Context, k: int) -> list[dict]:
     """Winning configurations of earlier runs (this task first, then like tasks on the same base model), for a
     round that has no trained parent to start from; [] otherwise or when the store is unavailable."""
     from memory.insight_store import open_context_store, prior_configs
-    from tools.planner import best_trial_config
+    from tools.planning.planner import best_trial_config
 
     anchor = best_trial_config(state.tree.get(state.selected) or {})
     if anchor is not None and anchor.get("epochs", 0) > 0:
@@ -56,12 +56,12 @@ def stored_priors(state: State, ctx: Context, k: int) -> list[dict]:
     return prior_configs(store, state.task, k)
 
 
-def plan_round(state: State, runtime: Runtime[Context]) -> dict:
-    from tools.config_bounds import model_hidden_size
-    from tools.llm_planner import PlanInput, plan_next_round
+def plan_round(state: State, runtime: Runtime[Context], space: SearchSpace = DEFAULT_SPACE) -> dict:
+    from tools.planning.config_bounds import model_hidden_size
+    from tools.planning.llm_planner import PlanInput, plan_next_round
 
     ctx = runtime.context
-    spec = TaskSpec.model_validate(state.task)
+    spec = state.spec
     max_train = min(spec.budget.max_train_samples, state.data.get("sizes", {}).get("train", spec.budget.max_train_samples))
     round_no = state.round + 1
     # planning_tree: after a human rejected this round's plan, its configs count as tried (nodes/review_plan.py).
@@ -70,7 +70,8 @@ def plan_round(state: State, runtime: Runtime[Context]) -> dict:
                        requirement=state.requirement, insights=retrieved_insights(state, stored_insights(state, ctx)), feedback=list(state.feedback),
                        hidden_size=model_hidden_size(spec.base_model, ctx.cache_dir) if ctx.chat_model else None,
                        priors=stored_priors(state, ctx, spec.budget.configs_per_round),
-                       research=[t.get("text", "") for t in ((state.research or {}).get("brief") or {}).get("takeaways", [])])
+                       research=[t.get("text", "") for t in ((state.research or {}).get("brief") or {}).get("takeaways", [])],
+                       space=space)
     # `propose` is looked up at call time, so the built-in planner can be swapped (tests do).
     plan = plan_next_round(inputs, lambda *a, **kw: propose(*a, **kw), ctx, f"plan_round:{round_no}", state.llm)
     node = Node(id=f"n{round_no}", parent=state.selected, round=round_no, status="planned", rationale=plan.rationale,

@@ -5,19 +5,18 @@ from pathlib import Path
 
 from langgraph.runtime import Runtime
 
-from graph.context import Context
-from graph.spec import TaskSpec
-from graph.state import State
+from trex.context import Context
+from trex.state import State
 from memory.run_log import log_event
-from tools.datasets import prepare_splits
-from tools.progress_events import emit, round_started
+from tools.data.datasets import prepare_splits
+from tools.run.progress_events import emit, round_started
 
 
 def prepare_data(state: State, runtime: Runtime[Context]) -> dict:
-    round_started(state.tree[state.current])  # live progress (tools/progress_events.py)
+    round_started(state.tree[state.current])  # live progress (tools/run/progress_events.py)
     if state.data.get("paths") and all(Path(p).is_file() for p in state.data["paths"].values()):
         return {}
-    spec = TaskSpec.model_validate(state.task)
+    spec = state.spec
     data = prepare_splits(spec, Path(state.run_dir) / "data")
     log_event(state.run_dir, "data_prepared", sizes=data["sizes"], labels=data["labels"])
     emit("data_prepared", sizes=data["sizes"], labels=len(data["labels"]))

@@ -1,7 +1,7 @@
 """Round 0 of the Researcher, after the requirement: literature notes with sources and candidate datasets.
 Offline: the shipped corpus (retrieved from the Chroma store) and the local dataset catalog; online
 (Context.online): arXiv, Tavily with TAVILY_API_KEY, and the Hugging Face Hub. A failure is recorded.
-The notes are summarised into a brief with sources (tools/research_brief.py): by the chat model when one is
+The notes are summarised into a brief with sources (tools/research/research_brief.py): by the chat model when one is
 configured, else extractively."""
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import time
 
 from langgraph.runtime import Runtime
 
-from graph.context import Context
-from graph.state import State
+from trex.context import Context
+from trex.state import State
 from memory.insight_store import open_context_store
 from memory.run_log import log_event
-from tools.dataset_search import candidate_datasets
-from tools.literature import research_notes
-from tools.research_brief import research_brief
+from tools.research.dataset_search import candidate_datasets
+from tools.research.literature import research_notes
+from tools.research.research_brief import research_brief
 
 
 def research(state: State, runtime: Runtime[Context]) -> dict:
@@ -27,8 +27,8 @@ def research(state: State, runtime: Runtime[Context]) -> dict:
         store = open_context_store(ctx)
     except Exception as err:  # noqa: BLE001 - research without a store still searches online / lists datasets
         errors.append(f"insight store: {type(err).__name__}: {err}"[:300])
-    lit = research_notes(state.requirement, state.task.get("goal", ""), store=store, online=ctx.online)
-    datasets, ds_errors = candidate_datasets(state.task, online=ctx.online)
+    lit = research_notes(state.requirement, state.spec.goal, store=store, online=ctx.online)
+    datasets, ds_errors = candidate_datasets(state.spec, online=ctx.online)
     brief, ledger = research_brief(state.requirement, lit["notes"], datasets, ctx, state.llm)
     found = {"notes": lit["notes"], "datasets": datasets, "source": lit["source"], "brief": brief,
              "errors": errors + lit["errors"] + ds_errors, "online": ctx.online,

@@ -6,29 +6,30 @@ from pathlib import Path
 
 from langgraph.runtime import Runtime
 
-from graph.context import Context
-from graph.spec import TaskSpec
-from graph.state import State
-from graph.tree import ROOT, best_node
+from trex.context import Context
+from trex.state import State
+from trex.tree import ROOT, best_node
 from memory.run_log import log_event
-from tools.metrics import get_metric
-from tools.progress_events import emit
-from tools.structured_llm import fresh_usage, record_usages
-from tools.trial_jobs import run_scoring
+from trex.metrics import get_metric
+from tools.run.progress_events import emit
+from tools.llm.structured_llm import record_usages
+from tools.trials.runner import default_runner
+from trex.results import TrialRunner
 
 
-def _score(spec, state, ctx, node, label, usages: dict) -> float | None:
+def _score(spec, state, ctx, node, label, usages: dict, runner: TrialRunner) -> float | None:
     """The test score, or None; an LLM judge's fresh calls go into usages["judge:test:<label>"]."""
     cfg = next(t for t in node["trials"] if t["id"] == node["best_trial"])
     res = node["results"][cfg["id"]]
-    out = run_scoring(spec, state.data, cfg, res.get("adapter"), res["key"], "test", ctx,
-                      Path(state.run_dir) / "trials" / node["id"] / cfg["id"] / f"eval_test_{label}", None)
-    usages[f"judge:test:{label}"] = fresh_usage(out)
-    return float(out["score"]) if out["status"] == "ok" else None
+    out = runner.score(spec, state.data, cfg, res.get("adapter"), res["key"], "test", ctx,
+                       Path(state.run_dir) / "trials" / node["id"] / cfg["id"] / f"eval_test_{label}", None)
+    usages[f"judge:test:{label}"] = out.judge_usage
+    return out.score if out.ok else None
 
 
-def score_test(state: State, runtime: Runtime[Context]) -> dict:
-    spec = TaskSpec.model_validate(state.task)
+def score_test(state: State, runtime: Runtime[Context], runner: TrialRunner | None = None) -> dict:
+    runner = runner or default_runner()
+    spec = state.spec
     metric = get_metric(spec.metric)
     root = state.tree[ROOT]
     best = best_node(state.tree, metric.higher_is_better)
@@ -36,8 +37,8 @@ def score_test(state: State, runtime: Runtime[Context]) -> dict:
         return {"final": {"error": "no trial succeeded"}}
     emit("test_start", node=best["id"])  # live progress: the hidden test split, scored once
     usages: dict[str, dict] = {}
-    base_test = _score(spec, state, runtime.context, root, "base", usages) if not root.get("failed") else None
-    test = base_test if best["id"] == ROOT else _score(spec, state, runtime.context, best, "best", usages)
+    base_test = _score(spec, state, runtime.context, root, "base", usages, runner) if not root.get("failed") else None
+    test = base_test if best["id"] == ROOT else _score(spec, state, runtime.context, best, "best", usages, runner)
     cfg = next(t for t in best["trials"] if t["id"] == best["best_trial"])
     adapter = best["results"][cfg["id"]].get("adapter")
     kept = ""

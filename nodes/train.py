@@ -5,20 +5,14 @@ from pathlib import Path
 
 from langgraph.runtime import Runtime
 
-from graph.context import Context
-from graph.spec import TaskSpec
-from graph.state import Node, State
 from memory.run_log import log_event
-from tools.progress_events import trial_finished, trial_started
-from tools.structured_llm import fresh_usage, record_usages
-from tools.trial_jobs import run_training
-from tools.trial_pool import parallelism, run_all
-
-
-# What a trial's result keeps of its training job (the accounting the report and the Researcher read).
-TRAIN_FIELDS = ("loss_curve", "val_loss", "steps", "tokens", "train_examples", "train_s", "wall_s", "peak_memory_mb",
-                "peak_gpu_memory_mb", "tokens_per_s", "gpu_hours", "backend", "method", "device", "warm_start_from", "recipe_stats",
-                "executor")
+from tools.llm.structured_llm import record_usages
+from tools.run.progress_events import trial_finished, trial_started
+from tools.trials.runner import default_runner
+from tools.trials.trial_pool import parallelism, run_all
+from trex.context import Context
+from trex.results import TrainResult, TrialFailure, TrialRunner
+from trex.state import Node, State
 
 
 def warm_start_source(tree: dict, node: Node, cfg: dict) -> tuple[str, str] | str | None:
@@ -29,13 +23,15 @@ def warm_start_source(tree: dict, node: Node, cfg: dict) -> tuple[str, str] | st
     parent = tree.get(node.get("parent") or "")
     best = (parent or {}).get("results", {}).get((parent or {}).get("best_trial") or "", {})
     adapter = best.get("adapter")
-    if not adapter or not (Path(adapter).is_dir() or adapter.startswith("replay:")):  # replay: ftbench.replay
+    # An adapter another runner made need not be a directory (a replay table's ids): the runner that made it reads it.
+    if not adapter or not (Path(adapter).is_dir() or not Path(adapter).is_absolute()):
         return f"warm start: the parent {node.get('parent')} has no trained adapter to start from"
     return adapter, best["key"]
 
 
-def train(state: State, runtime: Runtime[Context]) -> dict:
-    spec = TaskSpec.model_validate(state.task)
+def train(state: State, runtime: Runtime[Context], runner: TrialRunner | None = None) -> dict:
+    runner = runner or default_runner()
+    spec = state.spec
     node: Node = state.tree[state.current]
     results = dict(node.get("results", {}))
     todo = []
@@ -46,41 +42,38 @@ def train(state: State, runtime: Runtime[Context]) -> dict:
             results[cfg["id"]] = {"trial_id": cfg["id"], "status": "ok", "adapter": None, "train": {}, "key": "base"}
             continue
         todo.append(cfg)
-    # The round fans out (tools/trial_pool.py, ctx.max_parallel_trials). No trial waits for another: a warm
+    # The round fans out (tools/trials/trial_pool.py, ctx.max_parallel_trials). No trial waits for another: a warm
     # start reads the PARENT node's best adapter, trained and evaluated in an earlier round.
-    jobs = [lambda cfg=cfg: _train_trial(state, spec, node, cfg, runtime.context) for cfg in todo]
-    outs = run_all(jobs, parallelism(runtime.context, len(jobs)))
+    jobs = [lambda cfg=cfg: _train_trial(state, spec, node, cfg, runtime.context, runner) for cfg in todo]
+    outs = [o if isinstance(o, TrainResult) else TrainResult.from_job(o)  # a job that raised: a failed trial
+            for o in run_all(jobs, parallelism(runtime.context, len(jobs)))]
     for cfg, out in zip(todo, outs):  # in the plan's order
-        train_info = {k: out.get(k) for k in TRAIN_FIELDS if k in out}
-        results[cfg["id"]] = {"trial_id": cfg["id"], "status": out["status"], "adapter": out.get("adapter"),
-                              "train": train_info, "cached": out["cached"], "key": out["key"]}
-        if out["status"] != "ok":
-            results[cfg["id"]].update(error=out.get("error", "unknown"), failure=out.get("failure", "crash"), log_tail=out.get("log_tail", "")[-1000:])
+        results[cfg["id"]] = out.record(cfg["id"])
     update = {"tree": {node["id"]: {**node, "results": results, "status": "trained"}}}
     ledger = record_usages(runtime.context, state.llm, llm_usages(node, todo, outs))
     return {**update, "llm": ledger} if ledger is not state.llm else update
 
 
-def llm_usages(node: Node, todo: list[dict], outs: list[dict]) -> dict[str, dict | None]:
+def llm_usages(node: Node, todo: list[dict], outs: list[TrainResult]) -> dict[str, dict | None]:
     """The chat-model calls these trials made now, by ledger step: recipe synthesis (not when the recipe file
     was reused from the cache) and an LLM judge scoring validation inside the training job."""
     usages = {}
     for cfg, out in zip(todo, outs):
-        usages[f"synthesis:{node['round']}:{cfg['id']}"] = fresh_usage(out.get("recipe_stats") or {})
-        usages[f"judge:{node['round']}:{cfg['id']}"] = fresh_usage(out, "val_llm_usage")
+        usages[f"synthesis:{node['round']}:{cfg['id']}"] = out.synthesis_usage
+        usages[f"judge:{node['round']}:{cfg['id']}"] = out.judge_usage
     return usages
 
 
-def _train_trial(state: State, spec: TaskSpec, node: Node, cfg: dict, ctx: Context) -> dict:
+def _train_trial(state: State, spec, node: Node, cfg: dict, ctx: Context, runner: TrialRunner) -> TrainResult:
     """One trial (cache first, then a worker); its events carry the times it really started and ended."""
     log_event(state.run_dir, "train_start", node=node["id"], trial=cfg["id"])
     trial_started("train_start", node, cfg)  # live progress: this thread's worker lines carry the trial
     init = warm_start_source(state.tree, node, cfg)
     if isinstance(init, str):  # the parent's adapter is gone: this trial cannot run as planned
-        out = {"status": "failed", "failure": "warm_start", "error": init, "cached": False, "key": ""}
+        out = TrainResult(failure=TrialFailure("warm_start", init))
     else:
-        out = run_training(spec, state.data, cfg, ctx, init)
-    log_event(state.run_dir, "train_end", node=node["id"], trial=cfg["id"], status=out["status"],
-              cached=out["cached"], error=out.get("error"))
-    trial_finished("train_end", out)
+        out = runner.train(spec, state.data, cfg, ctx, init)
+    log_event(state.run_dir, "train_end", node=node["id"], trial=cfg["id"], status="ok" if out.ok else "failed",
+              cached=out.cached, error=out.failure.error if out.failure else None)
+    trial_finished("train_end", {**out.record(cfg["id"]), **out.stats})
     return out

@@ -5,10 +5,10 @@ import json
 import time
 from pathlib import Path
 
-from graph.state import State
+from trex.state import State
 from memory.run_log import log_event
-from tools.accounting import run_accounting
-from tools.report import write_report_files
+from tools.run.accounting import run_accounting
+from tools.reports.report import write_report_files
 
 
 def write_report(state: State) -> dict:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from graph.context import Context
-from graph.spec import parse_spec
+from trex.context import Context
+from tools.data.spec_loading import parse_spec
 
 REPO = Path(__file__).resolve().parent.parent
 LABELS = ["balance", "card_lost", "loan"]
@@ -29,12 +29,12 @@ def allow_test_data_dirs(tmp_path_factory):
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory) -> Path:
     """A cache dir holding the tiny random model, built once in a subprocess (as trials build it)."""
-    from tools.trial_runner import run_job  # noqa: F401  (same environment as trials)
+    from tools.trials.trial_runner import run_job  # noqa: F401  (same environment as trials)
     import subprocess
     import sys
 
     root = tmp_path_factory.mktemp("model-cache")
-    code = ("from tools.base_models import resolve_model_dir, TINY; import sys; "
+    code = ("from tools.models.base_models import resolve_model_dir, TINY; import sys; "
             f"print(resolve_model_dir(TINY, {str(root)!r}))")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, capture_output=True)
     return root

@@ -1,6 +1,6 @@
 """A stand-in training worker for the pool, Ray and kill tests: it trains nothing, it sleeps.
 
-Reads the job like tools.train_worker (and dies with its parent the same way), writes its pid, sleeps
+Reads the job like tools.worker.train_worker (and dies with its parent the same way), writes its pid, sleeps
 config["fake"]["sleep"] seconds, records when it ran in times.json, then writes an "ok" result whose
 adapter is its out dir, or exits 3 when config["fake"]["fail"] is set.
 """
@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from tools.train_worker import die_with_parent
+from tools.worker.train_worker import die_with_parent
 
 die_with_parent()
 job = json.loads(Path(sys.argv[1]).read_text())

@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from graph.spec import SpecError, load_spec, parse_spec
-from nodes.analyze_requirements import load_task, new_run_dir
-from tools.datasets import DataError, prepare_splits
-from tools.safe_paths import safe_name
+from trex.spec import SpecError
+from tools.data.spec_loading import load_spec, parse_spec
+from tools.data.safe_paths import new_run_dir
+from tools.data.spec_loading import load_task
+from tools.data.datasets import DataError, prepare_splits
+from tools.data.safe_paths import safe_name
 
 
 def _fails(task, *needles, cls=SpecError) -> str:
@@ -155,7 +157,7 @@ def test_malformed_spec_files(tmp_path, text, suffix, needle):
 
 
 def test_the_graph_run_ends_with_the_spec_error_and_writes_nothing(tiny_task, tmp_path):
-    from graph.context import Context
+    from trex.context import Context
     from graph.main import graph
 
     context = Context(runs_dir=str(tmp_path / "runs"), cache_dir=str(tmp_path / "cache"), device="cpu")
@@ -168,7 +170,7 @@ def test_the_graph_run_ends_with_the_spec_error_and_writes_nothing(tiny_task, tm
 
 
 def test_cli_prints_one_line_and_exits_2(tiny_task, tmp_path, capsys):
-    from graph.cli import main
+    from graph.cli.commands import main
 
     spec = tmp_path / "bad.yaml"
     spec.write_text(yaml.safe_dump({**tiny_task, "budget": {"rounds": 0}}))
@@ -214,7 +216,7 @@ def test_paths_cannot_escape_the_allowed_directories(tiny_task, tmp_path, outsid
     assert load_spec(spec).data[0].path == str(Path(src["path"]).resolve())
     assert load_spec("ftbench/tasks/bank_intents.yaml").data[0].path.endswith("ftbench/data/bank_intents.jsonl")
     # An extra root opens a directory: the environment, or the run's Context (the graph's input path).
-    from graph.context import Context
+    from trex.context import Context
 
     task = {**tiny_task, "data": [{**src, "path": str(outside / "secret.jsonl")}]}
     assert load_task(task, Context(data_dirs=str(outside))).data[0].path == str((outside / "secret.jsonl").resolve())

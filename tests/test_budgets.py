@@ -1,4 +1,4 @@
-"""Hard budget caps (tools/budget.py): rounds, wall time, GPU-hours and LLM dollars each stop the run cleanly:
+"""Hard budget caps (tools/run/budget.py): rounds, wall time, GPU-hours and LLM dollars each stop the run cleanly:
 the best node so far is still scored on the hidden test split, and the report names the cap."""
 from pathlib import Path
 
@@ -8,13 +8,13 @@ from langgraph.runtime import Runtime
 
 import graph.researcher
 import nodes.plan_round
-import nodes.train
-from graph.context import Context
+from trex.context import Context
 from graph.main import build_graph
-from graph.spec import parse_spec
-from graph.state import State
+from tools.data.spec_loading import parse_spec
+from trex.state import State
 from memory.run_log import read_events
-from tools.budget import caps
+from tools.run.budget import caps
+from tests.fake_runner import FakeRunner
 
 
 def config(thread="b"):
@@ -55,17 +55,17 @@ def test_wall_time_cap_from_the_spec_stops_after_the_baseline(tiny_task, context
 
 
 def test_gpu_hours_cap_from_the_environment(tiny_task, context, monkeypatch, tmp_path, cache_dir):
-    real = nodes.train.run_training
+    from tools.trials import trial_jobs
 
     def on_a_gpu(*args, **kwargs):  # the CPU reports 0 GPU-hours; a GPU backend reports what it used
-        out = real(*args, **kwargs)
+        out = trial_jobs.run_training(*args, **kwargs)
         return {**out, "gpu_hours": 0.3}
 
-    monkeypatch.setattr(nodes.train, "run_training", on_a_gpu)
     monkeypatch.setenv("TREX_MAX_GPU_HOURS", "0.25")
     ctx = Context(runs_dir=str(tmp_path / "runs"), cache_dir=str(cache_dir), trial_timeout_s=300,
                   max_eval_examples=12, device="cpu")
-    state = build_graph().invoke({"task": with_budget(tiny_task, rounds=3)}, config(), context=ctx)
+    graph = build_graph(runner=FakeRunner(train=on_a_gpu))
+    state = graph.invoke({"task": with_budget(tiny_task, rounds=3)}, config(), context=ctx)
     assert set(state["tree"]) == {"root", "n1"} and state["accounting"]["gpu_hours"] == 0.3
     assert_stopped_cleanly(state, "budget: gpu_hours 0.25 reached (0.3 spent)")
 
@@ -73,8 +73,8 @@ def test_gpu_hours_cap_from_the_environment(tiny_task, context, monkeypatch, tmp
 def test_llm_spend_cap_stops_before_the_round_trains(tiny_task, context, monkeypatch):
     real = nodes.plan_round.plan_round
 
-    def costly_plan(state: State, runtime: Runtime[Context]) -> dict:  # what an LLM planner's ledger records
-        update = real(state, runtime)
+    def costly_plan(state: State, runtime: Runtime[Context], **kw) -> dict:  # what an LLM planner's ledger records
+        update = real(state, runtime, **kw)
         return {**update, "llm": {**(update.get("llm") or state.llm), "cost_usd": 0.53}}
 
     monkeypatch.setattr(graph.researcher, "plan_round", costly_plan)

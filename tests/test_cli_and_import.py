@@ -1,7 +1,7 @@
 import subprocess
 import sys
 
-from graph.cli import main
+from graph.cli.commands import main
 
 REPO = __import__("pathlib").Path(__file__).resolve().parent.parent
 
@@ -44,7 +44,7 @@ def test_cli_rejects_an_unknown_policy_before_starting(tmp_path, capsys):
 def test_bad_environment_value_is_named(monkeypatch):
     import pytest
 
-    from graph.context import Context
+    from trex.context import Context
 
     monkeypatch.setenv("TREX_TRIAL_TIMEOUT_S", "ten minutes")
     with pytest.raises(ValueError, match="TREX_TRIAL_TIMEOUT_S='ten minutes' is not a valid float"):

@@ -22,7 +22,7 @@ import pytest
 
 from graph.checkpointing import open_checkpointer
 from graph.main import build_graph
-from graph.tree import ROOT
+from trex.tree import ROOT
 from memory.run_log import read_events
 
 TREX = Path(sys.executable).with_name("trex")
@@ -102,7 +102,7 @@ class Run:
 
     def start(self, *args: str, **env: str) -> subprocess.Popen:
         self.n += 1
-        cmd = [str(TREX)] if TREX.is_file() else [sys.executable, "-m", "graph.cli"]
+        cmd = [str(TREX)] if TREX.is_file() else [sys.executable, "-m", "graph.cli.commands"]
         self.log = (self.tmp / f"trex-{self.n}.log").open("w")
         return subprocess.Popen(cmd + list(args), env={**self.env, **env}, cwd=self.tmp, stdout=self.log,
                                 stderr=subprocess.STDOUT, start_new_session=True)

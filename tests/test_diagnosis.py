@@ -1,5 +1,5 @@
 """Rule-based diagnosis of a round, from loss curves, scores and failures."""
-from tools.diagnosis import diagnose
+from tools.planning.diagnosis import diagnose
 
 
 def ok(val_loss, score=0.5):

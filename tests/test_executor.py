@@ -3,10 +3,10 @@ import json
 
 import pytest
 
-import tools.trial_jobs as trial_jobs
-from graph.spec import parse_spec
-from tools.backends import BackendUnavailable, choose_backend
-from tools.datasets import prepare_splits
+import tools.trials.trial_jobs as trial_jobs
+from tools.data.spec_loading import parse_spec
+from tools.worker.backends import BackendUnavailable, choose_backend
+from tools.data.datasets import prepare_splits
 
 BASE_CFG = {"id": "t0", "lr": 2e-3, "epochs": 1, "lora_r": 4, "lora_alpha": 8, "batch_size": 4, "max_samples": 16,
             "layer_fraction": 1.0, "template": "plain", "seed": 0}

@@ -6,20 +6,20 @@ import math
 import pytest
 import yaml
 
-import tools.trial_jobs
+import tools.trials.trial_jobs
 from ftbench import replay
 from ftbench.baselines import random_search, tpe_search
 from ftbench.results import normalised_gain
 from ftbench.runner import ALL_POLICIES, run_comparison
 from ftbench.space import all_configs, max_train_for, space_size
-from graph.spec import load_spec
-from tools.datasets import prepare_splits
+from tools.data.spec_loading import load_spec
+from tools.data.datasets import prepare_splits
 
 
 @pytest.fixture
 def bench_ctx(tmp_path):
     """A run context with an empty cache: enough for replayed runs and for the baselines' own logic."""
-    from graph.context import Context
+    from trex.context import Context
 
     return Context(runs_dir=str(tmp_path / "runs"), cache_dir=str(tmp_path / "cache"), trial_timeout_s=300,
                    max_eval_examples=12, device="cpu")
@@ -72,16 +72,16 @@ def no_insight_store(monkeypatch):
 def no_training(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a trial process was started in replay mode")
-    monkeypatch.setattr(tools.trial_jobs, "run_job", refuse)
+    monkeypatch.setattr(tools.trials.trial_jobs, "run_job", refuse)
 
 
 def test_replay_runs_every_policy_at_equal_budget_and_writes_results(task_file, tmp_path, bench_ctx, monkeypatch):
-    bench_ctx.replay_table = hand_made_table(task_file, tmp_path, bench_ctx)
+    runner = replay.runner_for(hand_made_table(task_file, tmp_path, bench_ctx))
     no_training(monkeypatch)
     no_insight_store(monkeypatch)
     out = tmp_path / "out"
     records = run_comparison([str(task_file)], list(ALL_POLICIES), [0], 4, out, bench_ctx, space="bench",
-                             insights="shared", log=lambda *_: None)
+                             insights="shared", log=lambda *_: None, runner=runner)
     assert sorted(r["policy"] for r in records) == sorted(ALL_POLICIES)
     for r in records:
         assert r["n_trials"] == 4 and len(r["trace"]) == 4 and r["n_missing"] == 0 and r["n_replayed"] == 4
@@ -100,10 +100,9 @@ def test_a_config_missing_from_the_table_fails_clearly(task_file, tmp_path, benc
     table = tmp_path / "partial.jsonl"
     full = hand_made_table(task_file, tmp_path, bench_ctx)
     table.write_text("".join(line + "\n" for line in open(full).read().splitlines()[:3]))  # base + 2 configs
-    bench_ctx.replay_table = str(table)
     no_training(monkeypatch)
     [rec] = run_comparison([str(task_file)], ["random"], [0], 4, tmp_path / "out", bench_ctx, space="bench",
-                           log=lambda *_: None)
+                           log=lambda *_: None, runner=replay.runner_for(str(table)))
     assert rec["n_trials"] == 4 and rec["n_missing"] >= 1 and rec["n_trained"] == 0
     failures = [json.loads(line) for line in open(tmp_path / "out" / "runs.jsonl")]
     assert failures[0]["n_missing"] == rec["n_missing"]
@@ -113,7 +112,7 @@ def fake_eval(monkeypatch):
     """Trials scored by the synthetic landscape, without training: the baselines' own logic is under test."""
     import ftbench.baselines as b
 
-    def run_trial(spec, data, cfg, ctx, run_dir):
+    def run_trial(spec, data, cfg, ctx, run_dir, runner):
         return {"config": cfg, "status": "ok", "score": synthetic_score(cfg), "cached": False, "key": "k"}
     monkeypatch.setattr(b, "run_trial", run_trial)
 
@@ -126,7 +125,7 @@ def test_tpe_is_optuna_ask_and_tell_seeded_and_reproducible(task_file, tmp_path,
     runs = {}
     for seed in (0, 0, 1):
         bench_ctx.seed = seed
-        trials, study = tpe_search(spec, {}, bench_ctx, 8, "full", 64, tmp_path)
+        trials, study = tpe_search(spec, {}, bench_ctx, 8, "full", 64, tmp_path, None)
         runs.setdefault(seed, []).append([t["config"] for t in trials])
     assert isinstance(study.sampler, optuna.samplers.TPESampler)
     assert len(study.trials) >= 8 and all(t.state.name == "COMPLETE" for t in study.trials)
@@ -140,21 +139,22 @@ def test_random_search_is_seeded_and_never_repeats(task_file, tmp_path, bench_ct
     fake_eval(monkeypatch)
     spec = load_spec(task_file)
     n = space_size("bench", 64)
-    a = random_search(spec, {}, bench_ctx, n, "bench", 64, tmp_path)
-    b = random_search(spec, {}, bench_ctx, n, "bench", 64, tmp_path)
+    a = random_search(spec, {}, bench_ctx, n, "bench", 64, tmp_path, None)
+    b = random_search(spec, {}, bench_ctx, n, "bench", 64, tmp_path, None)
     assert [t["config"] for t in a] == [t["config"] for t in b]
     assert len({json.dumps(t["config"], sort_keys=True) for t in a}) == n  # the whole bench space, once each
 
 
 def test_record_then_replay_gives_identical_results_without_training(task_file, tmp_path, context, monkeypatch):
-    context.replay_table, context.replay_mode = str(tmp_path / "rec.jsonl"), "record"
+    table_path = str(tmp_path / "rec.jsonl")
     no_insight_store(monkeypatch)
     kw = {"space": "bench", "insights": "shared", "log": lambda *_: None}
-    recorded = run_comparison([str(task_file)], ["uct_global", "tpe"], [0], 2, tmp_path / "a", context, **kw)
+    recorded = run_comparison([str(task_file)], ["uct_global", "tpe"], [0], 2, tmp_path / "a", context, **kw,
+                              runner=replay.runner_for(table_path, "record"))
     assert sum(r["n_trained"] for r in recorded) >= 2  # real training happened while recording
-    context.replay_mode = "replay"
     no_training(monkeypatch)
-    replayed = run_comparison([str(task_file)], ["uct_global", "tpe"], [0], 2, tmp_path / "b", context, **kw)
+    replayed = run_comparison([str(task_file)], ["uct_global", "tpe"], [0], 2, tmp_path / "b", context, **kw,
+                              runner=replay.runner_for(table_path, "replay"))
     same = ("scores", "trace", "best_val", "best_test", "base_val", "base_test", "best_config")
     for r, p in zip(recorded, replayed):
         assert {k: r[k] for k in same} == {k: p[k] for k in same}
@@ -163,7 +163,7 @@ def test_record_then_replay_gives_identical_results_without_training(task_file, 
     spec = load_spec(task_file)
     exported = replay.ReplayTable(tmp_path / "exported.jsonl", "record")
     replay.export_cache(spec, prepare_splits(spec, tmp_path / "exp"), context, exported)
-    recorded_table = replay.ReplayTable(context.replay_table)
+    recorded_table = replay.ReplayTable(table_path)
     trained = {k: e for k, e in recorded_table.entries.items() if e["train"]}
     assert trained and set(trained) <= set(exported.entries)
     for k, e in trained.items():
@@ -198,13 +198,13 @@ def test_a_second_run_with_the_first_runs_store_starts_from_its_best(task_file, 
     run's best configuration is stored as a lesson; the second run's first round starts from it."""
     from ftbench.results import reuse_report
 
-    bench_ctx.replay_table = hand_made_table(task_file, tmp_path, bench_ctx)
+    runner = replay.runner_for(hand_made_table(task_file, tmp_path, bench_ctx))
     no_training(monkeypatch)
     store = str(tmp_path / "store-{task}")
     first = run_comparison([str(task_file)], ["uct_global"], [0], 4, tmp_path / "first", bench_ctx, space="bench",
-                           insights=store, log=lambda *_: None)
+                           insights=store, log=lambda *_: None, runner=runner)
     second = run_comparison([str(task_file)], ["uct_global"], [1], 4, tmp_path / "second", bench_ctx, space="bench",
-                            insights=store, log=lambda *_: None)
+                            insights=store, log=lambda *_: None, runner=runner)
     assert (tmp_path / "store-tiny_intents").is_dir()  # '{task}': one store per task
     [row], _ = reuse_report(first, second)
     assert row["first_trials"] >= 2 and row["second_trials"] == 1 and row["ratio"] <= 0.5
@@ -218,12 +218,11 @@ def test_the_shipped_offline_table_still_replays_the_published_results(tmp_path,
     from pathlib import Path
 
     table = Path(__file__).resolve().parent.parent / "benchmarks/ftbench_offline/offline_table.jsonl"
-    bench_ctx.replay_table = str(table)
     bench_ctx.max_eval_examples = 200  # as recorded (the default)
     no_training(monkeypatch)
     no_insight_store(monkeypatch)
     records = run_comparison(["bank_intents"], ["uct_global", "random"], [0], 6, tmp_path / "out", bench_ctx,
-                             space="bench", log=lambda *_: None)
+                             space="bench", log=lambda *_: None, runner=replay.runner_for(str(table)))
     got = {r["policy"]: r for r in records}
     assert all(r["n_missing"] == 0 and r["n_replayed"] == 6 for r in records)
     assert got["uct_global"]["best_val"] == pytest.approx(0.8333, abs=1e-4)

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from ftbench import metrics as M
-from ftbench.catalog import needs_prepare, shipped_tasks
+from tools.data.task_catalog import needs_prepare, shipped_tasks
 from ftbench.loaders import TASKS, LoaderError, prepare, prepared_spec
 from ftbench.scorers import chem
-from graph.spec import load_spec
-from tools.datasets import prepare_splits
-from tools.metrics import resolve_metric
+from tools.data.spec_loading import load_spec
+from tools.data.datasets import prepare_splits
+from trex.metrics import resolve_metric
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "ftbench" / "samples"

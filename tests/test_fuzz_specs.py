@@ -16,10 +16,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ftbench.catalog import shipped_tasks
-from graph.spec import Budget, DataSource, SpecError, Splits, TaskSpec, load_spec, parse_spec
-from nodes.analyze_requirements import load_task
-from tools.metrics import METRICS
+from tools.data.task_catalog import shipped_tasks
+from trex.spec import Budget, DataSource, SpecError, Splits, TaskSpec
+from tools.data.spec_loading import load_spec, parse_spec
+from tools.data.spec_loading import load_task
+from trex.metrics import METRICS
 
 EXAMPLES = 520
 

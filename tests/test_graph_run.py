@@ -7,7 +7,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 
 import nodes.plan_round
 from graph.main import build_graph
-from graph.tree import ROOT
+from trex.tree import ROOT
 from memory.run_log import read_events
 
 

@@ -9,12 +9,12 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
-from graph.cli import main as trex
-from graph.context import Context
+from graph.cli.commands import main as trex
+from trex.context import Context
 from graph.main import build_graph
-from graph.review_prompt import ask, parse_edits
+from graph.cli.review_prompt import ask, parse_edits
 from memory.run_log import read_events
-from tools.planner import hyper_key
+from tools.planning.planner import hyper_key
 
 
 def one_round(task: dict, configs: int) -> dict:

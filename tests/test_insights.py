@@ -14,7 +14,7 @@ import pytest
 
 from graph.main import build_graph
 from memory.insight_store import corpus_notes, open_context_store, open_store, relevant_insights
-from tools.insights import distill
+from tools.research.insights import distill
 
 REPO = Path(__file__).resolve().parent.parent
 TASK = {"name": "bank_intents", "base_model": "HuggingFaceTB/SmolLM2-135M-Instruct", "metric": "accuracy",
@@ -171,8 +171,8 @@ def test_lessons_of_one_run_reach_a_later_run_on_another_task(tiny_task, context
 def test_a_store_that_cannot_be_opened_is_recorded_and_the_run_goes_on(tiny_task, context, tmp_path):
     from langgraph.runtime import Runtime
 
-    from graph.spec import parse_spec
-    from graph.state import State
+    from tools.data.spec_loading import parse_spec
+    from trex.state import State
     from nodes.analyze_requirements import requirement_from_spec
     from nodes.distill_insights import distill_insights
     from nodes.research import research
@@ -197,8 +197,8 @@ def test_a_store_that_cannot_be_opened_is_recorded_and_the_run_goes_on(tiny_task
 def test_a_winning_config_stored_by_one_run_anchors_the_first_round_of_the_next(tiny_task, context, tmp_path):
     from langgraph.runtime import Runtime
 
-    from graph.spec import parse_spec
-    from graph.state import State
+    from tools.data.spec_loading import parse_spec
+    from trex.state import State
     from nodes.analyze_requirements import requirement_from_spec
     from nodes.distill_insights import distill_insights
     from nodes.plan_round import plan_round

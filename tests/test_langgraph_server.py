@@ -7,10 +7,10 @@ import dataclasses
 import time
 from pathlib import Path
 
-from graph.context import Context
+from trex.context import Context
 from graph.main import graph
-from graph.tree import ROOT
-from tests.langgraph_dev import dev_server
+from trex.tree import ROOT
+from tests.langgraph_dev import REPO, dev_server
 
 RESEARCHER = ("analyze_requirements", "research", "select_node", "plan_round", "review_plan")
 EXECUTOR = ("prepare_data", "train", "evaluate")
@@ -22,6 +22,32 @@ def test_every_context_field_is_described_for_studio():
     schema = graph.get_context_jsonschema()["properties"]  # what the server sends to Studio's panel
     assert set(schema) == {f.name for f in dataclasses.fields(Context)}
     assert all(prop.get("description") for prop in schema.values())
+
+
+def test_studio_offers_the_choices_of_every_enumerated_setting_with_defaults(monkeypatch):
+    for name in ("TREX_SELECTION_POLICY", "TREX_BACKEND", "TREX_DEVICE", "TREX_TRIAL_EXECUTOR"):
+        monkeypatch.delenv(name, raising=False)
+    schema = graph.get_context_jsonschema()["properties"]
+    assert schema["selection_policy"]["enum"] == ["uct_global", "uct_descend", "greedy", "sequential"]
+    assert schema["backend"]["enum"] == ["auto", "peft", "unsloth"] and schema["device"]["enum"] == ["auto", "cpu", "cuda"]
+    assert schema["trial_executor"]["enum"] == ["local", "ray"]
+    assert schema["selection_policy"]["default"] == "uct_global" and schema["backend"]["default"] == "auto"
+    assert all("default" in prop for prop in schema.values())  # the panel shows what a blank field means
+    monkeypatch.setenv("TREX_SELECTION_POLICY", "greedy")  # the server's environment is the default it shows
+    assert graph.get_context_jsonschema()["properties"]["selection_policy"]["default"] == "greedy"
+
+
+def test_langgraph_json_loads_the_env_file_and_importing_reads_none(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    assert json.loads((REPO / "langgraph.json").read_text())["env"] == ".env"
+    (tmp_path / ".env").write_text("TREX_SEED=7\n")
+    code = "import os; import graph.main; print(os.environ.get('TREX_SEED'))"
+    env = {k: v for k, v in __import__("os").environ.items() if k != "TREX_SEED"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "None"  # a .env in the working directory is not read at import
 
 
 def test_the_drawn_graph_shows_both_agents_with_their_steps():
@@ -46,7 +72,9 @@ def test_a_run_streams_through_the_real_server(tmp_path, tiny_task, cache_dir):
     with dev_server(tmp_path / "server", env={"TREX_DEVICE": "cpu"}) as url:
         client = get_sync_client(url=url)
         assistant = client.assistants.search(graph_id="trex")[0]
-        served = client.assistants.get_schemas(assistant["assistant_id"])["context_schema"]["properties"]
+        schemas = client.assistants.get_schemas(assistant["assistant_id"])
+        served = schemas["context_schema"]["properties"]
+        assert "task" in schemas["input_schema"]["properties"] and "tree" in schemas["output_schema"]["properties"]
         assert "seed" in served and all(p.get("description") for p in served.values())
         drawn = {n["id"] for n in client.assistants.get_graph(assistant["assistant_id"], xray=True)["nodes"]}
         assert {"researcher:plan_round", "executor:train"} <= drawn

@@ -5,17 +5,17 @@ from __future__ import annotations
 import pytest
 from langgraph.runtime import Runtime
 
-import tools.chat_models
-import tools.insights
-from graph.context import Context
-from graph.spec import parse_spec
-from graph.state import State
+import tools.llm.chat_models
+import tools.research.insights
+from trex.context import Context
+from tools.data.spec_loading import parse_spec
+from trex.state import State
 from memory.insight_store import open_context_store
 from nodes.analyze_requirements import requirement_from_spec
 from nodes.distill_insights import distill_insights
 from nodes.research import research
 from tests.fake_chat import fake_model
-from tools.research_brief import research_brief
+from tools.research.research_brief import research_brief
 
 BASE = {"lr": 2e-4, "epochs": 2, "lora_r": 8, "lora_alpha": 16, "batch_size": 8, "template": "chat"}
 LESSONS = {"lessons": [
@@ -49,7 +49,7 @@ def round_state(tiny_task, tmp_path):
 
 def _with_model(monkeypatch, tmp_path, **script) -> tuple[Context, object]:
     fake = fake_model(**script)
-    monkeypatch.setattr(tools.chat_models, "load_chat_model", lambda spec, cache_dir=None: fake)
+    monkeypatch.setattr(tools.llm.chat_models, "load_chat_model", lambda spec, cache_dir=None: fake)
     ctx = Context(cache_dir=str(tmp_path / "cache"), runs_dir=str(tmp_path / "runs"),
                   insight_store=str(tmp_path / "store"), chat_model="fake:scripted")
     return ctx, fake
@@ -64,7 +64,7 @@ def test_llm_lessons_are_stored_with_the_best_config_rule_lesson(round_state, tm
                 {"text": "on tiny_intents with tiny-random, best config so far: lr 1e-3, r 8 -> 0.800 accuracy",
                  "metadata": {**ctx, "kind": "best_config", "delta": 0.45, "config": '{"lr": 0.001}'}}]
 
-    monkeypatch.setattr(tools.insights, "distill", fake_rules)
+    monkeypatch.setattr(tools.research.insights, "distill", fake_rules)
     ctx, fake = _with_model(monkeypatch, tmp_path, Lessons=LESSONS)
     out = distill_insights(round_state, Runtime(context=ctx))
 
@@ -101,7 +101,7 @@ def test_a_lesson_without_a_number_is_retried_once_then_the_rules_answer(round_s
     assert len(fake.calls) == 2 and "names no number" in fake.calls[1]["prompt"]  # the retry says why
     assert out["llm"]["steps"]["distill_insights:1"] == source
     if source == "offline":
-        expected = tools.insights.distill(round_state.tree, "n1", round_state.task, "run-x")
+        expected = tools.research.insights.distill(round_state.tree, "n1", round_state.task, "run-x")
         assert [x["text"] for x in out["insights"]] == [x["text"] for x in expected]  # the rule-based lessons
         assert all(x["stored"] for x in out["insights"])
         assert "no Lessons in the answer" in out["llm"]["errors"]["distill_insights:1"]
@@ -112,7 +112,7 @@ def test_a_lesson_without_a_number_is_retried_once_then_the_rules_answer(round_s
 def test_offline_distillation_is_the_rule_based_one(round_state, tmp_path):
     ctx = Context(cache_dir=str(tmp_path / "cache"), insight_store=str(tmp_path / "store"))
     out = distill_insights(round_state, Runtime(context=ctx))
-    expected = tools.insights.distill(round_state.tree, "n1", round_state.task, "run-x")
+    expected = tools.research.insights.distill(round_state.tree, "n1", round_state.task, "run-x")
     assert [x["text"] for x in out["insights"]] == [x["text"] for x in expected]
     assert out["llm"]["steps"]["distill_insights:1"] == "offline" and out["llm"]["calls"] == 1  # no new call
     baseline = distill_insights(State(**{**round_state.__dict__, "current": "root"}), Runtime(context=ctx))
@@ -185,9 +185,9 @@ def test_offline_research_has_an_extractive_brief(research_state, store_dir, tmp
 def test_the_report_shows_the_brief_escaped(tmp_path):
     from html.parser import HTMLParser
 
-    from tools.report_data import report_view
-    from tools.report_html import render_html
-    from tools.report_markdown import render_markdown
+    from tools.reports.report_data import report_view
+    from tools.reports.report_html import render_html
+    from tools.reports.report_markdown import render_markdown
 
     evil = '<script>alert("x")</script>'
     brief = {"takeaways": [{"text": f"rank 16 works {evil}", "sources": ["https://example.org/lora", evil]}],

@@ -8,17 +8,17 @@ from types import SimpleNamespace
 
 import pytest
 
-import tools.chat_models
-from graph.context import Context
+import tools.llm.chat_models
+from trex.context import Context
 from graph.main import build_graph
-from graph.spec import parse_spec
-from graph.state import State
-from graph.tree import ROOT
+from tools.data.spec_loading import parse_spec
+from trex.state import State
+from trex.tree import ROOT
 from nodes.plan_round import plan_round
 from tests.fake_chat import fake_model
-from tools.config_bounds import check_config
-from tools.llm_planner import PlanInput, estimate_tokens, planning_messages
-from tools.planner import default_config, hyper_key
+from tools.planning.config_bounds import check_config
+from tools.planning.llm_planner import PlanInput, estimate_tokens, planning_messages
+from tools.planning.planner import default_config, hyper_key
 
 REQUIREMENT = {"task_type": "classification", "input_format": "a customer's message", "metric": "accuracy",
                "output_format": "one intent label", "direction": "higher", "constraints": {"max_latency_ms": 200},
@@ -30,7 +30,7 @@ PLAN = {"rationale": "the baseline is weak: train two LoRA variants",
 
 def test_a_run_planned_by_the_chat_model_with_a_fallback_round(tiny_task, context, monkeypatch):
     fake = fake_model(Requirement=REQUIREMENT, RoundPlan=[PLAN, "I think you should lower lr", "no JSON here"])
-    monkeypatch.setattr(tools.chat_models, "load_chat_model", lambda spec, cache_dir=None: fake)
+    monkeypatch.setattr(tools.llm.chat_models, "load_chat_model", lambda spec, cache_dir=None: fake)
     context.chat_model = "fake:scripted"
     state = build_graph().invoke({"task": tiny_task}, {"recursion_limit": 1000}, context=context)
 
@@ -83,7 +83,7 @@ def test_duplicates_bad_values_and_warm_starts_are_handled_and_empty_slots_fille
         {"warm_start": True, "lora_r": 32, "rationale": "keep training n1's adapter"},
         {"batch_size": 0, "rationale": "broken"}, {"method": "dpo", "rationale": "unknown method"}]}
     fake = fake_model(RoundPlan=plan)
-    monkeypatch.setattr(tools.chat_models, "load_chat_model", lambda spec, cache_dir=None: fake)
+    monkeypatch.setattr(tools.llm.chat_models, "load_chat_model", lambda spec, cache_dir=None: fake)
     state = State(task=spec, tree=tree, selected="n1", round=1, data={"sizes": {"train": 100}},
                   feedback=["never use more than 2 epochs"], insights=[{"text": "on intents, lr 1e-3 beat 1e-4"}])
     out = plan_round(state, SimpleNamespace(context=Context(chat_model="fake", cache_dir=str(tmp_path), seed=3)))

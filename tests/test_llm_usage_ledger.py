@@ -11,10 +11,11 @@ import pytest
 import nodes.evaluate
 import nodes.score_test
 import nodes.train
-from graph.context import Context
-from graph.spec import parse_spec
-from graph.state import State
+from trex.context import Context
+from tools.data.spec_loading import parse_spec
+from trex.state import State
 from tests.fake_chat import fake_model
+from tests.fake_runner import FakeRunner
 
 PRICES = json.dumps({"judge-x": {"input": 1.0, "output": 2.0}})  # USD per 1M tokens (tools/llm_pricing)
 SPEC = "openai:judge-x"
@@ -40,8 +41,8 @@ def scores(*values):
 # -- the judge metric and the scoring result ---------------------------------------------------------------
 
 def test_judge_metric_counts_real_calls_and_memo_hits_add_nothing(monkeypatch):
-    from tools import chat_models
-    from tools.llm_judge import judge_metric
+    from tools.llm import chat_models
+    from tools.llm.llm_judge import judge_metric
 
     fake = fake_model(Score=scores(1.0, 0.5))
     metric = judge_metric(fake)
@@ -61,15 +62,15 @@ def test_judge_metric_counts_real_calls_and_memo_hits_add_nothing(monkeypatch):
 
 
 def test_score_model_reports_the_judge_calls_of_this_job_only(tmp_path, monkeypatch):
-    from tools import scoring
-    from tools.llm_judge import judge_metric
+    from tools.worker import scoring
+    from tools.llm.llm_judge import judge_metric
 
     eval_path = tmp_path / "val.jsonl"
     eval_path.write_text("".join(json.dumps({"input": f"q{i}", "output": f"a{i}"}) + "\n" for i in range(3)))
     job = {"eval_path": str(eval_path), "task": {"task_type": "generation", "instruction": "answer", "labels": [],
                                                  "metric": "llm_judge", "max_new_tokens": 8}, "config": {}}
     metric = judge_metric(fake_model(Score=scores(1.0, 0.0, 0.5)))  # one per process, like resolve_metric's
-    monkeypatch.setattr(scoring, "get_metric", lambda name: metric)
+    monkeypatch.setattr(scoring, "scoring_metric", lambda name: metric)
     monkeypatch.setattr(scoring, "render_prompt", lambda tok, template, instruction, inp, labels: inp)
     monkeypatch.setattr(scoring, "generate", lambda model, tok, prompts, n: [p.replace("q", "a") for p in prompts])
 
@@ -85,8 +86,8 @@ def test_score_model_reports_the_judge_calls_of_this_job_only(tmp_path, monkeypa
 
 def test_training_job_hands_the_validation_judge_usage_to_the_train_node(tiny_task, tmp_path, monkeypatch):
     from memory.trial_cache import TrialCache
-    from tools import trial_jobs
-    from tools.datasets import prepare_splits
+    from tools.trials import trial_jobs
+    from tools.data.datasets import prepare_splits
 
     spec = parse_spec(tiny_task)
     data = prepare_splits(spec, tmp_path / "data")
@@ -129,13 +130,13 @@ def test_evaluate_node_folds_fresh_judge_usage_and_ignores_cached_results(tiny_t
     old = {"calls": 5, "input_tokens": 9000, "output_tokens": 250}
     scored = {"k1": {"status": "ok", "score": 0.8, "n": 12, "cached": False, "llm_usage": fresh},
               "k2": {"status": "ok", "score": 0.6, "n": 12, "cached": True, "llm_usage": old}}
-    monkeypatch.setattr(nodes.evaluate, "run_scoring", lambda spec, data, cfg, adapter, key, *a: scored[key])
+    runner = FakeRunner(score=lambda spec, data, cfg, adapter, key, *a: scored[key])
     results = {tid: {"trial_id": tid, "status": "ok", "adapter": None, "key": key, "cached": False}
                for tid, key in (("t1", "k1"), ("t2", "k2"))}
     planner = {"calls": 1, "input_tokens": 10, "output_tokens": 5, "cost_usd": 0.001, "steps": {"plan_round:1": "llm"}}
     state = trained_state({**tiny_task, "metric": "accuracy"}, tmp_path, results, llm=planner)
 
-    update = nodes.evaluate.evaluate(state, runtime(ctx_of(tmp_path)))
+    update = nodes.evaluate.evaluate(state, runtime(ctx_of(tmp_path)), runner)
     led = update["llm"]
     assert update["tree"]["n1"]["score"] == 0.8
     assert led["calls"] == 1 + 3 and led["input_tokens"] == 10 + 3000 and led["output_tokens"] == 5 + 150
@@ -146,7 +147,7 @@ def test_evaluate_node_folds_fresh_judge_usage_and_ignores_cached_results(tiny_t
 
     for res in scored.values():
         res["cached"] = True
-    assert "llm" not in nodes.evaluate.evaluate(state, runtime(ctx_of(tmp_path)))  # nothing fresh: no update
+    assert "llm" not in nodes.evaluate.evaluate(state, runtime(ctx_of(tmp_path)), runner)  # nothing fresh: no update
 
 
 def test_score_test_folds_the_judge_calls_on_the_test_split(tiny_task, tmp_path, monkeypatch):
@@ -157,20 +158,19 @@ def test_score_test_folds_the_judge_calls_on_the_test_split(tiny_task, tmp_path,
         label = "base" if key == "base" else "best"
         return {"status": "ok", "score": 0.5, "cached": False, "llm_usage": usage[label]}
 
-    monkeypatch.setattr(nodes.score_test, "run_scoring", score)
     results = {"t1": {"trial_id": "t1", "status": "ok", "adapter": None, "key": "k1", "score": 0.9}}
     state = trained_state(tiny_task, tmp_path, results)
     state.tree["n1"].update(status="evaluated", score=0.9, best_trial="t1", failed=False)
-    update = nodes.score_test.score_test(state, runtime(ctx_of(tmp_path)))
+    update = nodes.score_test.score_test(state, runtime(ctx_of(tmp_path)), FakeRunner(score=score))
     assert update["final"]["test_score"] == 0.5
     assert update["llm"]["steps"] == {"judge:test:base": "llm", "judge:test:best": "llm"}
     assert update["llm"]["calls"] == 5 and update["llm"]["cost_usd"] == pytest.approx(usd(400, 50))
 
 
 def test_synthesis_usage_reaches_the_stats_and_the_ledger_once(tiny_task, tmp_path, monkeypatch):
-    from tools import chat_models
-    from tools.datasets import prepare_splits
-    from tools.trial_jobs import training_data
+    from tools.llm import chat_models
+    from tools.data.datasets import prepare_splits
+    from tools.trials.trial_jobs import training_data
 
     spec = parse_spec(tiny_task)
     data = prepare_splits(spec, tmp_path / "data")
@@ -185,12 +185,12 @@ def test_synthesis_usage_reaches_the_stats_and_the_ledger_once(tiny_task, tmp_pa
         _, stats = training_data(spec_, data_, cfg, ctx_)
         return {"status": "ok", "adapter": None, "cached": False, "key": f"k-{cfg['id']}", "recipe_stats": stats}
 
-    monkeypatch.setattr(nodes.train, "run_training", trained)
+    runner = FakeRunner(train=trained)
     state = trained_state(tiny_task, tmp_path, {})
     state.data = data
     state.tree["n1"].update(status="planned", trials=[{"id": "t1", "epochs": 1, "recipe": recipe}])
 
-    first = nodes.train.train(state, runtime(ctx))
+    first = nodes.train.train(state, runtime(ctx), runner)
     stats = first["tree"]["n1"]["results"]["t1"]["train"]["recipe_stats"]
     assert stats["synthesis"] == {"status": "applied", "requested": 2, "added": 2} and stats["cached"] is False
     calls = len(fake.calls)
@@ -204,7 +204,7 @@ def test_synthesis_usage_reaches_the_stats_and_the_ledger_once(tiny_task, tmp_pa
     state.llm = led
     state.tree["n2"] = {**state.tree["n1"], "id": "n2", "round": 2, "results": {}, "status": "planned"}
     state.current = "n2"
-    second = nodes.train.train(state, runtime(ctx))
+    second = nodes.train.train(state, runtime(ctx), runner)
     again = second["tree"]["n2"]["results"]["t1"]["train"]["recipe_stats"]
     assert again["cached"] is True and len(fake.calls) == calls
     assert "llm" not in second  # the ledger is unchanged
@@ -214,10 +214,10 @@ def test_train_node_counts_the_validation_judge_of_fresh_trainings_only(tiny_tas
     usage = {"calls": 4, "input_tokens": 400, "output_tokens": 200}
     outs = {"t1": {"status": "ok", "adapter": None, "cached": False, "key": "k1", "val_llm_usage": usage},
             "t2": {"status": "ok", "adapter": None, "cached": True, "key": "k2", "val_llm_usage": usage}}
-    monkeypatch.setattr(nodes.train, "run_training", lambda spec, data, cfg, ctx, init=None: outs[cfg["id"]])
+    runner = FakeRunner(train=lambda spec, data, cfg, ctx, init=None: outs[cfg["id"]])
     state = trained_state(tiny_task, tmp_path, {})
     state.tree["n1"].update(status="planned", trials=[{"id": "t1", "epochs": 1}, {"id": "t2", "epochs": 1}])
-    led = nodes.train.train(state, runtime(ctx_of(tmp_path)))["llm"]
+    led = nodes.train.train(state, runtime(ctx_of(tmp_path)), runner)["llm"]
     assert led["steps"] == {"judge:1:t1": "llm"} and led["calls"] == 4
     assert led["cost_usd"] == pytest.approx(usd(400, 200))
 
@@ -226,7 +226,7 @@ def test_train_node_counts_the_validation_judge_of_fresh_trainings_only(tiny_tas
 
 def test_judge_spend_over_the_llm_usd_cap_stops_the_run(tiny_task, tmp_path):
     from nodes.check_budget import check_budget
-    from tools.structured_llm import record_usages
+    from tools.llm.structured_llm import record_usages
 
     ctx = ctx_of(tmp_path, max_llm_usd=0.5)
     state = trained_state(tiny_task, tmp_path, {})

@@ -7,8 +7,9 @@ import types
 
 import pytest
 
-from graph.spec import SpecError, parse_spec
-from tools.metrics import METRICS, get_metric, resolve_metric
+from trex.spec import SpecError
+from tools.data.spec_loading import parse_spec
+from trex.metrics import METRICS, get_metric, resolve_metric
 
 LOWER = "tests.custom_metric_example:length_error@lower"
 HIGHER = "tests.custom_metric_example:starts_right"

@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from ftbench.catalog import resolve_task
-from graph.cli import main as trex
-from graph.spec import load_spec
-from tools.datasets import prepare_splits
+from tools.data.task_catalog import resolve_task
+from graph.cli.commands import main as trex
+from tools.data.spec_loading import load_spec
+from tools.data.datasets import prepare_splits
 
 REPO = __import__("pathlib").Path(__file__).resolve().parent.parent
 # task -> the module that generates its data (`python -m <module>` rewrites ftbench/data/<task>.jsonl)

@@ -15,15 +15,15 @@ from pathlib import Path
 import pytest
 from langgraph.runtime import Runtime
 
-import tools.trial_runner as trial_runner
-from graph.context import Context
-from graph.spec import parse_spec
-from graph.state import State
+import tools.trials.trial_runner as trial_runner
+from trex.context import Context
+from tools.data.spec_loading import parse_spec
+from trex.state import State
 from memory.run_log import read_events
 from nodes.evaluate import evaluate
 from nodes.train import train
-from tools.datasets import prepare_splits
-from tools.trial_pool import run_all
+from tools.data.datasets import prepare_splits
+from tools.trials.trial_pool import run_all
 
 REPO = Path(__file__).resolve().parent.parent
 CFG = {"lr": 1e-3, "epochs": 1, "lora_r": 4, "lora_alpha": 8, "batch_size": 4, "max_samples": 16,
@@ -153,8 +153,8 @@ def wait_for(check, timeout_s=30.0):
 DRIVER = """
 import sys, time
 from pathlib import Path
-from tools.trial_pool import run_all
-from tools.trial_runner import run_job
+from tools.trials.trial_pool import run_all
+from tools.trials.trial_runner import run_job
 def job(name):
     return lambda: run_job({"sleep": 60}, Path(sys.argv[1]) / name, 120, module="tests.sleepy_worker")
 try:
@@ -201,7 +201,7 @@ def test_a_worker_whose_parent_is_gone_does_not_train(tmp_path):
     job = tmp_path / "job.json"
     job.write_text(json.dumps({"mode": "train", "out_dir": str(tmp_path / "out")}))
     env = {**os.environ, "PYTHONPATH": str(REPO), trial_runner.PARENT_PID_ENV: str(os.getppid())}  # not its parent
-    out = subprocess.run([sys.executable, "-m", "tools.train_worker", str(job)], cwd=REPO, env=env,
+    out = subprocess.run([sys.executable, "-m", "tools.worker.train_worker", str(job)], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode != 0 and "is gone: not training" in out.stderr
     assert not (tmp_path / "out").exists()

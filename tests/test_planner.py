@@ -1,5 +1,6 @@
-from graph.tree import ROOT
-from tools.planner import HYPER, hyper_key, propose, value
+from trex.tree import ROOT
+from tools.planning.planner import hyper_key, propose
+from trex.trial_config import IDENTITY, value
 
 
 def root_only():
@@ -79,7 +80,7 @@ def test_a_prior_from_an_earlier_run_is_snapped_to_the_grid_and_anchors_the_firs
     assert (first["lr"], first["epochs"], first["lora_r"], first["lora_alpha"], first["max_samples"],
             first["layer_fraction"], first["template"]) == (2e-3, 3, 16, 32, 100, 1.0, "plain")
     assert cfgs[1]["lr"] == 1e-3 and cfgs[1]["epochs"] == 2  # the default keeps a slot
-    assert sum(value(cfgs[2], d) != value(first, d) for d in HYPER) == 1  # one move away from the prior
+    assert sum(value(cfgs[2], d) != value(first, d) for d in IDENTITY) == 1  # one move away from the prior
     assert "earlier run on bank_intents" in rationale and "prior from bank_intents (gain +0.600)" in rationale
     # A trained parent is its own anchor: priors only shape a first round.
     tree, parent_cfg = with_child("improving")

@@ -12,9 +12,9 @@ import pytest
 
 from graph import checkpointing
 from graph.checkpointing import CheckpointError, connect_url, open_checkpointer, record
-from graph.cli import main
+from graph.cli.commands import main
 from graph.main import build_graph
-from graph.tree import ROOT
+from trex.tree import ROOT
 
 REPO = Path(__file__).resolve().parent.parent
 URL = "postgresql://trex:s3cret@db.example:5432/runs?sslmode=require"
@@ -63,7 +63,7 @@ def test_cli_refuses_a_bad_or_unreachable_database_before_writing_anything(tmp_p
 
 
 def test_cli_import_does_not_load_a_database_driver():
-    code = "import sys, graph.cli, graph.checkpointing; print([m for m in ('psycopg', 'sqlite3') if m in sys.modules])"
+    code = "import sys, graph.cli.commands, graph.checkpointing; print([m for m in ('psycopg', 'sqlite3') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert "psycopg" not in out.stdout
 

@@ -1,5 +1,5 @@
-"""Live progress: the run's custom stream events (tools/progress_events.py) and the CLI's display of them
-(graph/progress.py), on a real tiny run and on recorded sequences."""
+"""Live progress: the run's custom stream events (tools/run/progress_events.py) and the CLI's display of them
+(graph/cli/progress.py), on a real tiny run and on recorded sequences."""
 import io
 import re
 import subprocess
@@ -8,10 +8,10 @@ import time
 
 from rich.console import Console
 
-from graph.cli import _print_update
+from graph.cli.commands import _print_update
 from graph.main import build_graph
-from graph.progress import ProgressView
-from tools import progress_events
+from graph.cli.progress import ProgressView
+from tools.run import progress_events
 
 
 def _console(terminal: bool) -> tuple[Console, io.StringIO]:
@@ -98,7 +98,7 @@ def test_worker_progress_lines_reach_the_stream_while_it_runs(tmp_path, monkeypa
 
     from langgraph.graph import START, StateGraph
 
-    from tools.trial_runner import run_job
+    from tools.trials.trial_runner import run_job
 
     (tmp_path / "slow_worker.py").write_text(
         "import json, sys, time, pathlib\n"

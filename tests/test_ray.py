@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from langgraph.runtime import Runtime
 
-import tools.trial_runner as trial_runner
-from graph.spec import parse_spec
-from graph.state import State
+import tools.trials.trial_runner as trial_runner
+from tools.data.spec_loading import parse_spec
+from trex.state import State
 from memory.run_log import read_events
 from nodes.evaluate import evaluate
 from nodes.train import train
-from tools.datasets import prepare_splits
-from tools.trial_pool import run_job, with_executor
+from tools.data.datasets import prepare_splits
+from tools.trials.trial_pool import run_job, with_executor
 
 ray = pytest.importorskip("ray")
 
@@ -46,7 +46,7 @@ def test_two_real_trials_run_at_once_as_ray_tasks(tiny_task, tmp_path, ray_conte
     """Through a graph, so the live progress the Ray workers write reaches the run's stream too."""
     from langgraph.graph import END, START, StateGraph
 
-    from graph.context import Context
+    from trex.context import Context
 
     spec = parse_spec(tiny_task)
     data = prepare_splits(spec, tmp_path / "data")
@@ -153,5 +153,5 @@ def test_importing_the_graph_does_not_import_ray():
     import sys
 
     code = "import graph.main, sys; print('ray' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], cwd=trial_runner.PROJECT_ROOT, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", code], cwd=trial_runner.IMPORT_ROOT, capture_output=True, text=True)
     assert out.stdout.strip() == "False", out.stderr

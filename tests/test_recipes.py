@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tools import recipe_ops as ops
-from tools import recipes
-from tools.recipes import Recipe, RecipeError, apply_recipe, parse_recipe, prepare_train_file, recipe_hash
+from tools.data import recipe_ops as ops
+from tools.data import recipes
+from tools.data.recipes import apply_recipe, prepare_train_file
+from trex.recipe import ExtraSource, Recipe, RecipeError, parse_recipe, recipe_hash
 
 
 def rec(i, o="x"):
@@ -229,14 +230,14 @@ def test_parquet_round_trip(tmp_path):
     rows = [{"input": "a", "output": "1"}, {"input": HINDI, "output": "2"}]
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "d.parquet")
     assert recipes.read_table(tmp_path / "d.parquet") == rows
-    src = recipes.ExtraSource(path="d.parquet")
+    src = ExtraSource(path="d.parquet")
     assert recipes.load_source(src, str(tmp_path)) == rows
 
 
 def test_missing_column_is_a_clear_error(tmp_path):
     write_jsonl(tmp_path / "x.jsonl", [{"question": "q", "answer": "a"}])
     with pytest.raises(ValueError, match="missing column 'input'"):
-        recipes.load_source(recipes.ExtraSource(path="x.jsonl"), str(tmp_path))
+        recipes.load_source(ExtraSource(path="x.jsonl"), str(tmp_path))
 
 
 def test_hf_source_is_loaded_lazily_through_the_loader(monkeypatch):

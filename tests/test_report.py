@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from graph.cli import main, open_graph
-from graph.state import State
-from tools import report_plots
-from tools.report import write_report_files
-from tools.report_data import best_so_far, fmt, report_view
-from tools.report_html import render_html
+from graph.cli.commands import main, open_graph
+from trex.state import State
+from tools.reports import report_plots
+from tools.reports.report import write_report_files
+from tools.reports.report_data import best_so_far, fmt, report_view
+from tools.reports.report_html import render_html
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -148,7 +148,7 @@ def test_lower_is_better_metric_tracks_the_minimum_and_ignores_failed_sentinels(
 
 
 def test_loss_picture_follows_the_warm_start_chain(tmp_path):
-    from tools.report_data import loss_lineage
+    from tools.reports.report_data import loss_lineage
 
     chain = loss_lineage(hand_tree(), "n3", "t0")
     assert [c["label"] for c in chain] == ["n1/t0", "n3/t0"]

@@ -8,13 +8,13 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from langgraph.runtime import Runtime
 
-from graph.context import Context
-from graph.spec import parse_spec
-from graph.state import State
+from trex.context import Context
+from tools.data.spec_loading import parse_spec
+from trex.state import State
 from nodes.analyze_requirements import requirement_from_spec
 from nodes.research import research
-from tools.dataset_search import candidate_datasets
-from tools.literature import arxiv_notes, research_notes
+from tools.research.dataset_search import candidate_datasets
+from tools.research.literature import arxiv_notes, research_notes
 
 ATOM = """<?xml version="1.0" encoding="UTF-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom" xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/"
@@ -188,7 +188,7 @@ def test_hub_dataset_search_against_a_local_hub(server, spec, monkeypatch):
 
     url, seen = server
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # the suite may run with it set
-    datasets, errors = candidate_datasets(spec.model_dump(), online=True, endpoint=url)
+    datasets, errors = candidate_datasets(spec, online=True, endpoint=url)
     assert errors == []
     hub = datasets[0]
     assert hub["id"] == "PolyAI/banking77" and hub["source"] == "hugging face hub"
@@ -201,6 +201,6 @@ def test_hub_dataset_search_against_a_local_hub(server, spec, monkeypatch):
 
 
 def test_hub_failure_is_recorded_and_the_local_catalog_remains(spec):
-    datasets, errors = candidate_datasets(spec.model_dump(), online=True, endpoint="http://127.0.0.1:9")
+    datasets, errors = candidate_datasets(spec, online=True, endpoint="http://127.0.0.1:9")
     assert len(errors) == 1 and errors[0].startswith("hugging face hub: ")
     assert datasets and datasets[0]["source"] == "task data"

@@ -1,14 +1,14 @@
 """Classification scoring: the batched, cache-sharing label scorer gives what a plain forward pass gives."""
 import pytest
 
-from tools.base_models import TINY
+from tools.models.base_models import TINY
 
 
 @pytest.fixture(scope="module")
 def tiny_model(model_cache):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tools.base_models import resolve_model_dir
+    from tools.models.base_models import resolve_model_dir
 
     path = resolve_model_dir(TINY, model_cache)
     tok = AutoTokenizer.from_pretrained(path)
@@ -30,7 +30,7 @@ def brute_force(model, tok, prompt, label):
 def test_batched_label_scores_match_a_plain_forward_pass(tiny_model):
     import torch
 
-    from tools.scoring import label_log_likelihoods
+    from tools.worker.scoring import label_log_likelihoods
 
     model, tok = tiny_model
     # Prompts of different lengths, so the batch is left-padded; labels of different token lengths.
@@ -44,7 +44,7 @@ def test_batched_label_scores_match_a_plain_forward_pass(tiny_model):
 
 
 def test_choose_labels_does_not_depend_on_batch_size(tiny_model):
-    from tools.scoring import choose_labels
+    from tools.worker.scoring import choose_labels
 
     model, tok = tiny_model
     prompts = [f"message number {i} " + "word " * (i % 5) for i in range(10)]
@@ -54,8 +54,8 @@ def test_choose_labels_does_not_depend_on_batch_size(tiny_model):
 
 
 def test_bad_cases_are_the_worst_scored_examples_by_the_metric():
-    from tools.metrics import get_metric
-    from tools.scoring import bad_cases
+    from trex.metrics import get_metric
+    from tools.worker.scoring import bad_cases
 
     records = [{"input": f"x{i}", "output": ref} for i, ref in enumerate(["the cat sat", "a dog ran", "hello"])]
     preds = ["the cat sat", "a cat", "goodbye"]  # ROUGE-1: 1.0, partial, 0.0

@@ -31,7 +31,7 @@ def _leaks(blob: bytes) -> list[str]:
 
 
 def test_redact_scrubs_env_values_and_key_shapes(monkeypatch):
-    from tools.redact import redact, redact_obj
+    from trex.redact import redact, redact_obj
 
     _set_keys(monkeypatch)
     monkeypatch.setenv("SHORT_TOKEN", "abc")  # under 8 characters: not a key, left alone
@@ -49,9 +49,10 @@ def test_redact_scrubs_env_values_and_key_shapes(monkeypatch):
 
 
 def test_context_and_spec_errors_hold_no_keys(monkeypatch, tiny_task, capsys):
-    from graph.cli import main
-    from graph.context import Context
-    from graph.spec import SpecError, parse_spec
+    from graph.cli.commands import main
+    from trex.context import Context
+    from trex.spec import SpecError
+    from tools.data.spec_loading import parse_spec
 
     _set_keys(monkeypatch)
     ctx = Context()
@@ -66,7 +67,7 @@ def test_context_and_spec_errors_hold_no_keys(monkeypatch, tiny_task, capsys):
 
 
 def test_worker_result_is_scrubbed(monkeypatch, tmp_path, capsys):
-    from tools import train_worker
+    from tools.worker import train_worker
 
     _set_keys(monkeypatch)
 
@@ -86,13 +87,13 @@ def test_worker_result_is_scrubbed(monkeypatch, tmp_path, capsys):
 def test_a_real_run_with_keys_in_the_environment_writes_none_of_them(tiny_task, context, monkeypatch, capfd):
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-    import tools.trial_jobs as trial_jobs
+    import tools.trials.trial_jobs as trial_jobs
     from graph.main import build_graph
 
     _set_keys(monkeypatch)
     real_run_job, leaky = trial_jobs.run_job, []
 
-    def first_training_leaks(job, job_dir, timeout_s, module="tools.train_worker"):
+    def first_training_leaks(job, job_dir, timeout_s, module="tools.worker.train_worker"):
         if job["mode"] == "train" and not leaky:
             leaky.append(job_dir)
             module = "tests.test_secrets"  # dies printing the keys and quoting one in its error

@@ -1,7 +1,8 @@
 import pytest
 
-from graph.spec import SpecError, load_spec, parse_spec
-from tools.datasets import DataError, prepare_splits
+from trex.spec import SpecError
+from tools.data.spec_loading import load_spec, parse_spec
+from tools.data.datasets import DataError, prepare_splits
 
 
 def test_shipped_default_task_is_valid():
@@ -58,7 +59,7 @@ def test_splits_are_disjoint_and_hide_test(tiny_task, tmp_path):
 
 
 def test_graph_input_names_a_task_three_ways(tiny_task):
-    from nodes.analyze_requirements import load_task
+    from tools.data.spec_loading import load_task
 
     assert load_task("bank_intents").name == "bank_intents"  # a shipped task's name
     assert load_task("ftbench/tasks/bank_intents.yaml").name == "bank_intents"  # a spec file

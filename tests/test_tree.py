@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from graph.tree import ROOT, backpropagate, best_node, memory_context, normalised_reward, select_node, uct
+from trex.tree import ROOT, backpropagate, best_node, normalised_reward, select_node, uct
 
 
 def node(nid, parent, rnd, score, visits, value, **kw):
@@ -82,13 +82,3 @@ def test_normalised_reward():
     assert normalised_reward(0.3, 0.2, 0.8, True) == pytest.approx(0.5)  # half of the gap to the reference
     assert normalised_reward(0.3, 0.2, None, True) == pytest.approx(0.3)
     assert normalised_reward(1.0, 5.0, 3.0, False) == pytest.approx(0.5)  # lower-is-better metric
-
-
-def test_memory_context_stays_bounded():
-    sizes = []
-    for n in (5, 50, 200):
-        tree = {ROOT: node(ROOT, None, 0, 0.1, n, 1.0)}
-        for i in range(1, n):
-            tree[f"n{i}"] = node(f"n{i}", f"n{i - 1}" if i > 1 else ROOT, i, (i % 17) / 17, 1, 0.1)
-        sizes.append(len(str(memory_context(tree, f"n{n - 1}"))))
-    assert sizes[2] <= sizes[1] * 1.2  # 200 nodes cost no more than 50

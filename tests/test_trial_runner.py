@@ -1,7 +1,7 @@
 """A trial that raises, hangs or produces NaN becomes a failed trial: data, never an exception."""
 import pytest
 
-from tools.trial_runner import run_job
+from tools.trials.trial_runner import run_job
 
 
 def test_worker_exception_is_a_failed_trial(tmp_path):
@@ -26,10 +26,10 @@ def test_ok_result_comes_back(tmp_path):
 
 def test_nan_loss_stops_training(tmp_path, tiny_task, cache_dir):
     """The real training loop refuses to go on once the loss is not finite."""
-    from graph.spec import parse_spec
-    from tools.datasets import prepare_splits
-    from tools.lora_training import DivergedError, train
-    from tools.trial_jobs import task_payload
+    from tools.data.spec_loading import parse_spec
+    from tools.data.datasets import prepare_splits
+    from tools.worker.lora_training import DivergedError, train
+    from tools.trials.trial_jobs import task_payload
 
     spec = parse_spec(tiny_task)
     data = prepare_splits(spec, tmp_path / "data")
@@ -51,7 +51,7 @@ def test_out_of_memory_inside_the_worker_is_a_typed_failure(tmp_path, monkeypatc
     """MemoryError (or torch's allocator failing) is a failed trial with a reason, not a crash."""
     import json
 
-    import tools.train_worker as worker
+    import tools.worker.train_worker as worker
 
     def hog(job, out_dir):
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory")
@@ -67,7 +67,7 @@ def test_out_of_memory_inside_the_worker_is_a_typed_failure(tmp_path, monkeypatc
 def test_a_bug_in_the_worker_still_crashes_loudly(tmp_path, monkeypatch):
     import json
 
-    import tools.train_worker as worker
+    import tools.worker.train_worker as worker
 
     monkeypatch.setattr(worker, "run", lambda job, out: 1 / 0)
     job = tmp_path / "job.json"

@@ -55,8 +55,8 @@ def prepared_spec(task: str, cache_dir: str | Path | None = None):
     (its YAML names ${TREX_CACHE_DIR}, which is the default cache, not necessarily this one)."""
     import yaml
 
-    from ftbench.catalog import resolve_task
-    from graph.spec import parse_spec
+    from tools.data.task_catalog import resolve_task
+    from tools.data.spec_loading import parse_spec
 
     path = resolve_task(task)
     data = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -26,7 +26,7 @@ class LoaderError(RuntimeError):
 
 
 def default_cache_dir() -> Path:
-    # Same rule as graph.context.Context.cache_dir, so specs naming ${TREX_CACHE_DIR} find the files.
+    # Same rule as trex.context.Context.cache_dir, so specs naming ${TREX_CACHE_DIR} find the files.
     return Path(os.environ.get("TREX_CACHE_DIR") or Path.home() / ".cache" / "trex")
 
 

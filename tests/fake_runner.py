@@ -1,0 +1,24 @@
+"""A TrialRunner built from plain job functions, for tests that put the trainer or the scorer in a chosen state
+(passed to a node or to graph.main.build_graph(runner=...), never patched in)."""
+from __future__ import annotations
+
+from tools.trials.runner import JobRunner
+from trex.results import EvalResult, TrainResult
+
+
+class FakeRunner:
+    """train(spec, data, cfg, ctx, init) and score(spec, data, cfg, adapter, key, split, ctx, job_dir,
+    max_examples) return job dicts (as a worker does); the missing one runs for real."""
+
+    def __init__(self, train=None, score=None):
+        self._train, self._score, self._real = train, score, JobRunner()
+
+    def train(self, spec, data, cfg, ctx, init=None) -> TrainResult:
+        if self._train is None:
+            return self._real.train(spec, data, cfg, ctx, init)
+        return TrainResult.from_job(self._train(spec, data, cfg, ctx, init))
+
+    def score(self, spec, data, cfg, adapter, key, split, ctx, job_dir, max_examples) -> EvalResult:
+        if self._score is None:
+            return self._real.score(spec, data, cfg, adapter, key, split, ctx, job_dir, max_examples)
+        return EvalResult.from_job(self._score(spec, data, cfg, adapter, key, split, ctx, job_dir, max_examples))

@@ -1,0 +1,1 @@
+"""Planning a round: the built-in planner, the LLM planner, bounds on proposed configs, diagnosis."""

@@ -1,0 +1,1 @@
+"""The run report: its data view, Markdown and HTML pages, pictures and screenshot check."""

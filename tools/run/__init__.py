@@ -1,0 +1,1 @@
+"""Run bookkeeping: what a run has spent, its budget caps, and its live progress events."""

@@ -1,0 +1,56 @@
+"""Hard budget caps: training rounds, wall time, GPU-hours and chat-model spend in dollars.
+
+A cap comes from the task spec's budget (rounds, wall_time_s, gpu_hours, llm_usd) and is replaced by the
+Context override of the same cap (max_rounds, max_wall_time_s, max_gpu_hours, max_llm_usd; env TREX_MAX_*).
+Spend is read from the state: the round counter, started_at, GPU-hours of the trials trained this run
+(tools.run.accounting) and state.llm["cost_usd"] (the run's chat-model ledger: analysis, research, planning,
+insights, the judge, synthesis). The first cap reached stops the run cleanly: the best node so far is still scored on the test split and the report is written.
+"""
+from __future__ import annotations
+
+CAPS = ("rounds", "wall_time_s", "gpu_hours", "llm_usd")
+OVERRIDES = {"rounds": "max_rounds", "wall_time_s": "max_wall_time_s", "gpu_hours": "max_gpu_hours",
+             "llm_usd": "max_llm_usd"}
+
+
+def caps(spec, ctx) -> dict[str, float | None]:
+    """The caps in force: the Context's override where set, else the spec's budget (None = no cap)."""
+    out = {}
+    for cap in CAPS:
+        override = getattr(ctx, OVERRIDES[cap], None)
+        out[cap] = override if override is not None else getattr(spec.budget, cap, None)
+    return out
+
+
+def spent(state, accounting: dict, now: float) -> dict[str, float]:
+    return {"rounds": state.round,
+            "wall_time_s": round(now - state.started_at, 1) if state.started_at else 0.0,
+            "gpu_hours": float(accounting.get("gpu_hours") or 0.0),
+            "llm_usd": float((state.llm or {}).get("cost_usd") or 0.0)}
+
+
+def message(cap: str, limit: float, used: float) -> str:
+    if cap == "rounds":  # worded as before the other caps existed: "round budget reached ..."
+        return f"round budget reached (budget: rounds {limit:g} reached, {used:g} run)"
+    if cap == "wall_time_s":
+        return f"budget: wall_time_s {limit:g} reached ({used:.0f} s spent)"
+    if cap == "gpu_hours":
+        return f"budget: gpu_hours {limit:g} reached ({used:.4g} spent)"
+    return f"budget: llm_usd {limit:.2f} reached ({used:.2f} spent)"
+
+
+def over_budget(limits: dict, used: dict, skip: tuple[str, ...] = ()) -> str:
+    """The stop reason naming the first cap reached, or "" while every cap has room."""
+    for cap in CAPS:
+        if cap in skip or limits.get(cap) is None:
+            continue
+        if used[cap] >= limits[cap]:
+            return message(cap, limits[cap], used[cap])
+    return ""
+
+
+def check(spec, ctx, state, accounting: dict, now: float, skip: tuple[str, ...] = ()) -> tuple[str, dict]:
+    """(stop reason or "", {cap: {"cap", "spent"}}) — the second part is for progress displays (state.accounting)."""
+    limits, used = caps(spec, ctx), spent(state, accounting, now)
+    status = {cap: {"cap": limits[cap], "spent": used[cap]} for cap in CAPS}
+    return over_budget(limits, used, skip), status

@@ -1,0 +1,1 @@
+"""Trial orchestration: job building and cache keys, the runner, the pool, subprocess and Ray executors."""

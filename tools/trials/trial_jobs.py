@@ -1,0 +1,107 @@
+"""Build worker jobs and cache keys for a trial, so train, evaluate and the final test share one recipe."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from trex.context import Context
+from trex.spec import TaskSpec
+from memory.trial_cache import TrialCache, cache_key
+from trex.trial_config import key_view
+from tools.data.datasets import DataError, file_digest
+from tools.data.recipes import prepare_train_file
+from trex.recipe import RecipeError
+from tools.trials.trial_pool import run_job, with_executor  # a local subprocess or a Ray task (ctx.trial_executor)
+
+
+def task_payload(spec: TaskSpec, labels: list[str]) -> dict:
+    return {"task_type": spec.task_type, "instruction": spec.instruction, "labels": labels, "metric": spec.metric,
+            "max_new_tokens": spec.max_new_tokens, "scoring": spec.scoring}
+
+
+def _hyper(cfg: dict) -> dict:
+    return {k: v for k, v in cfg.items() if k != "id"}
+
+
+def effective_recipe(spec: TaskSpec, cfg: dict) -> dict:
+    """The task's own recipe with the trial's changes on top."""
+    return {**(spec.recipe or {}), **(cfg.get("recipe") or {})}
+
+
+def training_data(spec: TaskSpec, data: dict, cfg: dict, ctx: Context) -> tuple[str, dict | None]:
+    """The training file this trial reads: the run's train split, or what its recipe makes of it (cached by
+    recipe hash, shared by trials and runs). Raises DataError/RecipeError for a recipe that cannot run."""
+    recipe = effective_recipe(spec, cfg)
+    if not recipe:
+        return data["paths"]["train"], None
+    from tools.data.recipe_synthesis import synthesizer_for  # the chat model writes examples when the recipe asks
+
+    path, stats = prepare_train_file(data["paths"]["train"], recipe, [data["paths"]["val"], data["paths"]["test"]],
+                                     ctx.cache_dir, base_dir=spec.base_dir, synthesize=synthesizer_for(spec, recipe, ctx))
+    if not stats.get("train_out"):
+        raise DataError("the data recipe left no training examples")
+    return path, stats
+
+
+def train_key(spec: TaskSpec, data: dict, cfg: dict, init_key: str | None = None, train_path: str | None = None) -> str:
+    """Everything that determines a trained adapter: base model, the training data actually used (so two
+    recipes that yield the same data are one trial), task, hyper-parameters, seed, the adapter it
+    warm-started from, and (inside cache_key) the backend's code version."""
+    hyper = {k: v for k, v in key_view(_hyper(cfg)).items() if k != "recipe"}
+    return cache_key("train", {"base_model": spec.base_model, "task": task_payload(spec, data["labels"]),
+                               "train": file_digest(train_path or data["paths"]["train"]),
+                               "val": file_digest(data["paths"]["val"]), "config": hyper, "init": init_key})
+
+
+def eval_key(spec: TaskSpec, data: dict, cfg: dict, train_id: str, split: str, max_examples: int | None) -> str:
+    return cache_key("eval", {"base_model": spec.base_model, "train": train_id, "split": file_digest(data["paths"][split]),
+                              "task": task_payload(spec, data["labels"]), "template": cfg.get("template", "chat"),
+                              "max_examples": max_examples})
+
+
+def run_training(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init: tuple[str, str] | None = None) -> dict:
+    """Train one config, or take its result from the cache. Adapters live in the shared cache.
+
+    init = (adapter path, train key) of the parent trial to warm-start from; the child then trains only its
+    own epochs on top of the parent's adapter.
+
+    The training job also scores the validation split while its model is loaded; that score goes into
+    the cache under the evaluation's key, so the evaluate step finds it there."""
+    cache = TrialCache(ctx.cache_dir)
+    try:
+        train_path, recipe_stats = training_data(spec, data, cfg, ctx)
+    except (DataError, RecipeError, OSError) as err:  # a recipe that cannot run is a failed trial, not a crash
+        return {"status": "failed", "failure": "data", "error": f"data recipe: {err}", "cached": False, "key": ""}
+    key = train_key(spec, data, cfg, init[1] if init else None, train_path)
+    hit = cache.get(key)
+    if hit and Path(hit.get("adapter", "")).is_dir():
+        return {**hit, "cached": True, "key": key, "recipe_stats": recipe_stats}
+    job = {"mode": "train", "base_model": spec.base_model, "cache_dir": ctx.cache_dir, "device": ctx.device,
+           "task": task_payload(spec, data["labels"]), "config": _hyper(cfg),
+           "train_path": train_path, "val_path": data["paths"]["val"],
+           "score": {"eval_path": data["paths"]["val"], "max_examples": ctx.max_eval_examples},
+           "backend": ctx.backend, "memory_mb": ctx.trial_memory_mb, "init_adapter": init[0] if init else None}
+    result = run_job(with_executor(job, ctx), Path(ctx.cache_dir) / "adapters" / key, ctx.trial_timeout_s)
+    val_eval = result.pop("val_eval", None)
+    if val_eval:
+        cache.put(eval_key(spec, data, cfg, key, "val", ctx.max_eval_examples), val_eval)
+    cache.put(key, result)
+    # An LLM judge scored validation just now (the evaluate step will find that score cached): the train node
+    # folds its calls into the run's LLM ledger. Not in the cache: a later hit made no calls.
+    usage = {"val_llm_usage": val_eval["llm_usage"]} if (val_eval or {}).get("llm_usage") else {}
+    return {**result, "cached": False, "key": key, "recipe_stats": recipe_stats, **usage}
+
+
+def run_scoring(spec: TaskSpec, data: dict, cfg: dict, adapter: str | None, train_id: str, split: str,
+                    ctx: Context, job_dir: Path, max_examples: int | None) -> dict:
+    """Score base (adapter None) or base + adapter on a split, or take the score from the cache."""
+    cache = TrialCache(ctx.cache_dir)
+    key = eval_key(spec, data, cfg, train_id, split, max_examples)
+    hit = cache.get(key)
+    if hit:
+        return {**hit, "cached": True}
+    job = {"mode": "eval", "base_model": spec.base_model, "cache_dir": ctx.cache_dir, "device": ctx.device,
+           "task": task_payload(spec, data["labels"]), "config": _hyper(cfg), "adapter": adapter,
+           "eval_path": data["paths"][split], "max_examples": max_examples}
+    result = run_job(with_executor(job, ctx), job_dir, ctx.trial_timeout_s)
+    cache.put(key, result)
+    return {**result, "cached": False}

@@ -1,0 +1,106 @@
+"""Runs one worker job in a subprocess with a timeout and returns a typed result, never an exception."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from tools.run.progress_events import PROGRESS_FILE, wait_for
+from trex.redact import redact, redact_file
+
+# Where the `tools` package is imported from (a checkout, or site-packages of an installed wheel): the worker
+# imports TREX from there whatever its working directory, which is its own job directory.
+IMPORT_ROOT = Path(__file__).resolve().parents[2]
+WORKER_MODULE = "tools.worker.train_worker"
+PARENT_PID_ENV = "TREX_PARENT_PID"  # the worker exits at once if its parent is no longer this process
+
+# Workers running now, so an interrupted parallel round (tools/trials/trial_pool.py) can stop them all.
+_LIVE: set[subprocess.Popen] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def _tail(path: Path, chars: int = 2000) -> str:
+    try:
+        return redact(path.read_text(encoding="utf-8", errors="replace"))[-chars:]
+    except OSError:
+        return ""
+
+
+def _failed(kind: str, reason: str, log: Path) -> dict:
+    redact_file(log)  # the worker's log stays in the run dir: no key may be left in it
+    return {"status": "failed", "failure": kind, "error": redact(reason), "log_tail": _tail(log)}
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    """SIGKILL the worker's process group (its own children too) and reap it."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
+
+
+def kill_running() -> int:
+    """Kill every worker this process is waiting on; returns how many."""
+    with _LIVE_LOCK:
+        procs = list(_LIVE)
+    for proc in procs:
+        _kill(proc)
+    return len(procs)
+
+
+def run_job(job: dict, job_dir: Path, timeout_s: float, module: str = WORKER_MODULE, env: dict | None = None) -> dict:
+    """Write the job, run `python -m module job.json`, read result.json.
+
+    A non-zero exit, a missing result or a timeout becomes {"status": "failed", "error": ...}.
+    `env` adds variables to the worker's environment (threads per worker when trials run side by side).
+    If this process is interrupted (Ctrl-C, SystemExit) the worker is killed before the exception goes on;
+    if it is killed outright, the worker's PR_SET_PDEATHSIG (tools/worker/train_worker.py) takes the worker down.
+    """
+    job_dir = Path(job_dir).absolute()  # every path a worker reads is absolute: it runs in its own directory
+    job_dir.mkdir(parents=True, exist_ok=True)
+    job = {**job, "out_dir": str(job_dir)}
+    job_file, result_file, log_file = job_dir / "job.json", job_dir / "result.json", job_dir / "log.txt"
+    result_file.unlink(missing_ok=True)
+    (job_dir / PROGRESS_FILE).unlink(missing_ok=True)  # an earlier job's lines are not this one's progress
+    job_file.write_text(json.dumps(job), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(IMPORT_ROOT), os.environ.get("PYTHONPATH")])),
+           "TOKENIZERS_PARALLELISM": "false", "HF_HUB_DISABLE_TELEMETRY": "1", **(env or {}),
+           PARENT_PID_ENV: str(os.getpid())}
+    with log_file.open("w", encoding="utf-8") as log:
+        # A new session, so a timeout kills the worker's own children too.
+        proc = subprocess.Popen([sys.executable, "-m", module, str(job_file)], stdout=log, stderr=subprocess.STDOUT,
+                                cwd=str(job_dir), env=env, start_new_session=True)
+        with _LIVE_LOCK:
+            _LIVE.add(proc)
+        try:
+            code = wait_for(proc, timeout_s, job_dir)  # forwards the worker's progress lines as stream events
+        except subprocess.TimeoutExpired:
+            _kill(proc)
+            return _failed("timeout", f"timed out after {timeout_s:g} s", log_file)
+        except BaseException:  # Ctrl-C, SystemExit: the new session would let the worker train on unseen
+            _kill(proc)
+            raise
+        finally:
+            with _LIVE_LOCK:
+                _LIVE.discard(proc)
+    for written in (log_file, result_file):  # written by the worker, kept as artefacts: scrub secrets
+        redact_file(written)
+    if code < 0:
+        name = signal.Signals(-code).name
+        hint = " (the kernel's out-of-memory killer sends this)" if -code == signal.SIGKILL else ""
+        return _failed("oom" if -code == signal.SIGKILL else "crash", f"worker killed by {name}{hint}", log_file)
+    if code != 0:
+        last = _tail(log_file, 400).strip().splitlines()
+        return _failed("crash", f"worker exited with code {code}: {last[-1] if last else 'no output'}", log_file)
+    if not result_file.is_file():
+        return _failed("no_result", "worker wrote no result", log_file)
+    result = json.loads(result_file.read_text(encoding="utf-8"))
+    if result.get("status") != "ok":
+        result.setdefault("log_tail", _tail(log_file))
+    return result

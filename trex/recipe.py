@@ -1,0 +1,113 @@
+"""The data recipe schema: plain JSON-able data stored on a trial, applied to the TRAIN split only
+(tools/data/recipes.py applies it). Recipe() is the identity."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+# Bump when an operator's semantics change: old cached files then no longer match.
+RECIPE_VERSION = 1
+SOURCE_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be used; the message names the offending field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ExtraSource(_Strict):
+    path: str | None = Field(None, description="Local .jsonl/.csv/.parquet file (relative to base_dir).")
+    hf_id: str | None = Field(None, description="Hugging Face datasets id, loaded only when the recipe runs.")
+    hf_config: str | None = None
+    split: str = "train"
+    input_field: str = "input"
+    output_field: str = "output"
+    weight: float = Field(1.0, gt=0, description="Share of the mix relative to the task's train split (1.0).")
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> "ExtraSource":
+        if (self.path is None) == (self.hf_id is None):
+            raise ValueError("give exactly one of 'path' or 'hf_id'")
+        if self.path is not None and Path(self.path).suffix.lower() not in SOURCE_SUFFIXES:
+            raise ValueError(f"path {self.path!r}: unsupported format (use {', '.join(SOURCE_SUFFIXES)})")
+        return self
+
+    @property
+    def name(self) -> str:
+        return self.path or f"hf:{self.hf_id}" + (f"/{self.hf_config}" if self.hf_config else "") + f":{self.split}"
+
+
+class Filters(_Strict):
+    min_input_chars: int | None = Field(None, ge=0)
+    max_input_chars: int | None = Field(None, ge=1)
+    min_output_chars: int | None = Field(None, ge=0)
+    max_output_chars: int | None = Field(None, ge=1)
+    regex_include: str | None = Field(None, description="Keep only inputs matching this (re.search).")
+    regex_exclude: str | None = Field(None, description="Drop inputs matching this (re.search).")
+    max_symbol_ratio: float | None = Field(None, ge=0, le=1)
+    drop_empty_output: bool = False
+
+    @field_validator("regex_include", "regex_exclude")
+    @classmethod
+    def _compiles(cls, v: str | None) -> str | None:
+        try:
+            return v if v is None else re.compile(v).pattern
+        except re.error as err:
+            raise ValueError(f"not a valid regular expression: {err}") from None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Filters":
+        for side in ("input", "output"):
+            lo, hi = getattr(self, f"min_{side}_chars"), getattr(self, f"max_{side}_chars")
+            if lo is not None and hi is not None and lo > hi:
+                raise ValueError(f"min_{side}_chars ({lo}) exceeds max_{side}_chars ({hi})")
+        return self
+
+
+class Synthesis(_Strict):
+    n: int = Field(ge=1, le=100_000, description="How many examples to synthesize or rewrite.")
+    instruction: str = Field(min_length=1, description="What the chat model should produce.")
+
+
+class Recipe(_Strict):
+    """Recipe() is the identity: the task's training split unchanged (bar exact validation/test leaks)."""
+    extra_sources: list[ExtraSource] = Field(default_factory=list)
+    filters: Filters = Field(default_factory=Filters)
+    dedup: Literal["none", "exact", "near"] = "none"
+    near_threshold: float = Field(0.8, ge=0.5, le=1, description="Jaccard on character 5-gram shingles "
+                                  "(below 0.5 is not a near-duplicate, and the search slows down).")
+    balance: Literal["none", "downsample", "upsample"] = "none"
+    per_class_cap: int | None = Field(None, ge=1)
+    max_samples: int | None = Field(None, ge=1, description="Cap after mixing; the mixing weights still hold.")
+    seed: int = 0
+    synthesis: Synthesis | None = None
+
+
+def parse_recipe(data: Recipe | dict | None) -> Recipe:
+    """A Recipe from a node's stored dict; raise RecipeError naming each bad field."""
+    if isinstance(data, Recipe):
+        return data
+    if data is None:
+        return Recipe()
+    if not isinstance(data, dict):
+        raise RecipeError(f"invalid recipe: expected a mapping, got {type(data).__name__}")
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as err:
+        raise RecipeError("; ".join(f"recipe field '{'.'.join(map(str, e['loc'])) or '(top level)'}': "
+                                    f"{e['msg'].removeprefix('Value error, ')}" for e in err.errors())) from None
+
+
+def recipe_hash(recipe: Recipe | dict, train_digest: str) -> str:
+    """sha256 of the canonical recipe JSON (defaults included, so {} == Recipe()) and the input data digest."""
+    canonical = json.dumps(parse_recipe(recipe).model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(f"v{RECIPE_VERSION}\n{canonical}\n{train_digest}".encode()).hexdigest()
