@@ -48,6 +48,29 @@ def test_uct_descend_walks_down_fully_expanded_nodes(tree):
     assert select_node(tree, "uct_descend", c=0.0, max_children=3) == ROOT  # root not full: expand it
 
 
+def test_uct_descend_never_selects_a_failed_node(tree):
+    tree["b"].update(failed=True, value=100.0)  # the most attractive child by UCT, but its trials all failed
+    assert select_node(tree, "uct_descend", c=10.0, max_children=2) == "a"
+    tree["a"]["failed"] = True  # every child failed: widen the (full) root instead
+    assert select_node(tree, "uct_descend", c=10.0, max_children=2) == ROOT
+
+
+def test_sequential_continues_from_the_newest_node_that_trained(tree):
+    tree["a1"]["failed"] = True
+    assert select_node(tree, "sequential") == "b"
+
+
+def test_uct_can_widen_the_root():
+    # The root's own reward is the base model's 0: it no longer drags the root's mean below its subtree's, so the
+    # root competes with its child on equal terms (and, older, wins the tie) instead of always losing.
+    tree = {ROOT: node(ROOT, None, 0, 0.2, 4, 1.2), "a": node("a", ROOT, 1, 0.8, 3, 1.2),
+            "a1": node("a1", "a", 2, 0.3, 1, 0.0), "a2": node("a2", "a", 3, 0.3, 1, 0.0)}
+    tree[ROOT]["reward"] = 0.0
+    for n in ("a1", "a2"):
+        tree[n]["failed"] = True  # nothing below a to expand
+    assert select_node(tree, "uct_global", c=0.0, max_children=3) == ROOT  # was a: root mean 1.2/4 < a's 1.2/3
+
+
 def test_greedy_and_sequential(tree):
     assert select_node(tree, "greedy", max_children=3) == "a1"
     assert select_node(tree, "sequential") == "a1"  # the newest round

@@ -60,7 +60,16 @@ def uct(node: Node, parent_visits: int, c: float) -> float:
     visits = node.get("visits", 0)
     if visits == 0:
         return math.inf
-    return node["value"] / visits + c * math.sqrt(math.log(max(parent_visits, 1)) / visits)
+    return mean_reward(node) + c * math.sqrt(math.log(max(parent_visits, 1)) / visits)
+
+
+def mean_reward(node: Node) -> float:
+    """The mean reward of the node's subtree. The root's own visit (the base model, reward 0 by definition) is
+    left out: counting it made the root look worse than any of its children, so UCT never widened it."""
+    visits, value = node.get("visits", 0), node.get("value", 0.0)
+    if node.get("id") == ROOT and visits > 1:
+        visits -= 1
+    return value / max(visits, 1)
 
 
 def expandable(tree: dict[str, Node], node: Node, max_children: int) -> bool:
@@ -77,8 +86,8 @@ def select_node(tree: dict[str, Node], policy: str = "uct_global", c: float = 1.
     """
     if ROOT not in tree:
         raise ValueError("tree has no root")
-    if policy == "sequential":
-        return max(evaluated(tree), key=lambda n: n["round"])["id"]
+    if policy == "sequential":  # a chain: the newest node that trained, the root while none has
+        return max((n for n in evaluated(tree) if not n.get("failed")), key=lambda n: n["round"])["id"]
     candidates = [n for n in tree.values() if expandable(tree, n, max_children)]
     if not candidates:  # every node is full or failed: widen the best one rather than stop
         best = best_node(tree, higher_is_better)
@@ -94,9 +103,10 @@ def select_node(tree: dict[str, Node], policy: str = "uct_global", c: float = 1.
     if policy == "uct_descend":
         cur = tree[ROOT]
         while not expandable(tree, cur, max_children):
-            kids = [k for k in children(tree, cur["id"]) if k.get("status") == "evaluated"]
+            # A failed child is a dead end (nothing to warm-start from, nothing to widen): never descend into it.
+            kids = [k for k in children(tree, cur["id"]) if k.get("status") == "evaluated" and not k.get("failed")]
             if not kids:
-                break
+                break  # every child failed: widen this node, though it is full
             cur = max(kids, key=lambda k: (uct(k, cur.get("visits", 1), c), -k["round"]))
         return cur["id"]
     raise ValueError(f"unknown selection policy {policy!r}")
