@@ -17,6 +17,13 @@ def test_first_round_starts_from_the_default_and_is_reproducible():
     assert a[0]["lr"] == 1e-3 and a[0]["max_samples"] == 100 and "default" in r1
 
 
+def test_the_roots_other_first_round_slots_follow_the_baseline_prior_not_chance():
+    for seed in range(5):
+        _, (default, second, third) = propose(root_only(), ROOT, 3, max_train=100, seed=seed)
+        assert second == {**default, "lr": 2e-3, "id": "t1"}  # the learning rate up one grid step
+        assert third == {**default, "epochs": 3, "id": "t2"}  # then one more epoch
+
+
 def with_child(diagnosis: str):
     tree = root_only()
     _, cfgs = propose(tree, ROOT, 1, max_train=100, seed=0)

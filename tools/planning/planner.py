@@ -12,6 +12,10 @@ from trex.tree import ROOT
 
 # Which moves a diagnosis argues for: (dimension, direction) -> prior weight.
 DIAGNOSIS_PRIORS = {
+    # The root (the base model, untrained): round 1 tries the default recipe, and its other slots the moves that
+    # most often decide a LoRA run: a larger learning rate (the default is cautious for small models), then
+    # more epochs. Without an entry here those slots were random neighbours.
+    "baseline": {("lr", 1): 0.8, ("epochs", 1): 0.6, ("layer_fraction", 1): 0.3},
     "underfitting": {("lr", 1): 1.0, ("epochs", 1): 1.0, ("layer_fraction", 1): 0.6, ("max_samples", 1): 0.5},
     "no_gain": {("lr", 1): 1.0, ("epochs", 1): 0.8, ("layer_fraction", 1): 0.5, ("template", 1): 0.4, ("recipe", 1): 0.3,
                 ("max_samples", 1): 0.5},
