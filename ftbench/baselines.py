@@ -13,11 +13,25 @@ import random
 from pathlib import Path
 
 from ftbench.space import ORDERED, config_id, grid, make_config
+from trex.trial_config import DEFAULT_SPACE
 from trex.metrics import get_metric
 from trex.results import TrialRunner
 
-BASELINES = ("random", "tpe")
 MAX_REASKS = 50
+
+# One training run with the LoRA SFT recipe a user copies from the documentation, no search. Their published
+# defaults: LLaMA-Factory's examples/train_lora/qwen3_lora_sft.yaml (learning_rate 1e-4, num_train_epochs 3,
+# lora_rank 8, lora_alpha 2 x rank by default, lora_target all, lora_dropout 0, 1 x 8 accumulated batch) and
+# Unsloth's LoRA hyper-parameter guide and notebooks (learning_rate 2e-4, 1 epoch, r 16, lora_alpha 16, all linear
+# layers, lora_dropout 0, 2 x 4 accumulated batch). Both train on all the data the task allows (its
+# budget.max_train_samples), not on a search space's smaller cap: that is what a user running once would do.
+DOCUMENTED_RECIPES = {
+    "recipe_llamafactory": {"lr": 1e-4, "epochs": 3, "lora_r": 8, "lora_alpha": 16, "layer_fraction": 1.0,
+                            "batch_size": 8, "lora_dropout": 0.0},
+    "recipe_unsloth": {"lr": 2e-4, "epochs": 1, "lora_r": 16, "lora_alpha": 16, "layer_fraction": 1.0,
+                       "batch_size": 8, "lora_dropout": 0.0},
+}
+BASELINES = ("random", "tpe") + tuple(DOCUMENTED_RECIPES)
 
 
 def run_trial(spec, data: dict, cfg: dict, ctx, run_dir: Path, runner: TrialRunner) -> dict:
@@ -26,7 +40,7 @@ def run_trial(spec, data: dict, cfg: dict, ctx, run_dir: Path, runner: TrialRunn
     out = runner.train(spec, data, cfg, ctx)
     rec = {"config": cfg, "status": "ok" if out.ok else "failed", "cached": out.cached, "key": out.key,
            "adapter": out.adapter, "failure": out.failure.kind if out.failure else None,
-           "error": out.failure.error if out.failure else None}
+           "error": out.failure.error if out.failure else None, "tokens": out.stats.get("tokens") or 0}
     if out.ok:
         ev = runner.score(spec, data, cfg, out.adapter, out.key, "val", ctx,
                           run_dir / "trials" / cfg["id"] / "eval_val", ctx.max_eval_examples)
@@ -102,3 +116,10 @@ def tpe_search(spec, data: dict, ctx, budget: int, space: str, max_train: int, r
         study.tell(ask, result["score"])
         trials.append(result)
     return trials, study
+
+
+def documented_recipe(spec, data: dict, ctx, name: str, task_max_train: int, run_dir: Path,
+                      runner: TrialRunner) -> list[dict]:
+    """The one trial of a documented default recipe (DOCUMENTED_RECIPES), on all the task's training data."""
+    cfg = {**DEFAULT_SPACE.default_config(task_max_train, ctx.seed), **DOCUMENTED_RECIPES[name], "id": "t0"}
+    return [run_trial(spec, data, cfg, ctx, run_dir, runner)]

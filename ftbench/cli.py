@@ -40,16 +40,17 @@ def _runner(args):
 
 
 def cmd_run(args) -> int:
-    from ftbench.results import goal_ratios, aggregate
+    from ftbench.results import bootstrap_ratios
     from ftbench.runner import run_comparison
 
     ctx = _context(args)
     records = run_comparison(_list(args.tasks), _list(args.policy), [int(s) for s in _list(args.seeds)], args.budget,
                              args.out, ctx, args.space, args.insights, runner=_runner(args))
-    ratios = goal_ratios(aggregate(records))
+    ratios = {p: b for p, b in bootstrap_ratios(records).items() if "ratio" in b}
     if ratios:
-        print("TREX-UCT mean normalised gain (test) / other policy's: "
-              + ", ".join(f"{p} {'n/a' if v is None else f'{v:.2f}'}" for p, v in ratios.items()))
+        print("TREX-UCT mean normalised gain (test) / other policy's [95 % bootstrap interval]: "
+              + ", ".join(f"{p} {b['ratio']:.2f} [{b['ratio_ci'][0]:.2f}, {b['ratio_ci'][1]:.2f}]"
+                          for p, b in ratios.items()))
     print(f"results: {args.out}/results.md")
     return 0
 

@@ -183,6 +183,15 @@ class ReplayTable:
         self.stats["recorded"] += 1
         self._append(entry)
 
+    def holes(self, tasks: list[str] | None = None, split: str = "test") -> dict[str, int]:
+        """Per task, the trained configurations the table holds without a score on `split`: a comparison that
+        picks one of them as its winner would have no test score, and a mean over the others is biased."""
+        out: dict[str, int] = {}
+        for e in self.entries.values():
+            if e.get("train") and split not in e.get("scores", {}) and (tasks is None or e.get("task") in tasks):
+                out[e["task"]] = out.get(e["task"], 0) + 1
+        return out
+
     def compact(self) -> int:
         """Rewrite the file with one line per key (the latest); returns the number of entries."""
         tmp = self.path.with_suffix(f".tmp{os.getpid()}")
@@ -228,10 +237,28 @@ class ReplayRunner:
     def score(self, spec, data: dict, cfg: dict, adapter: str | None, train_key: str, split: str, ctx,
               job_dir, max_examples: int | None) -> EvalResult:
         out = self.table.scoring(spec, data, cfg, train_key, split, max_examples, adapter)
-        if out is None:
+        if out is not None and out.get("failure") == MISSING and self.table.mode == "record":
+            out = self._retrain_to_score(spec, data, cfg, train_key, split, ctx, job_dir, max_examples) or out
+        elif out is None:
             out = trial_jobs.run_scoring(spec, data, cfg, adapter, train_key, split, ctx, job_dir, max_examples)
             self.table.record_score(spec, data, cfg, train_key, split, max_examples, out)
         return EvalResult.from_job(out)
+
+    def _retrain_to_score(self, spec, data: dict, cfg: dict, train_key: str, split: str, ctx, job_dir,
+                          max_examples: int | None) -> dict | None:
+        """Record mode, a replayed trial whose adapter is gone and whose score on this split was never taken (a
+        table's holes): train it again for real, score the split and add the score. Only a cold start whose
+        retraining reproduces the recorded training key (same data, config and code) is filled; else None."""
+        entry = self.table.entries.get(train_key[len(PREFIX):]) if train_key.startswith(PREFIX) else None
+        if not entry or entry.get("init") is not None or not entry.get("train_key"):
+            return None
+        trained = trial_jobs.run_training(spec, data, cfg, ctx, None)
+        if trained.get("status") != "ok" or trained.get("key") != entry["train_key"]:
+            return None
+        out = trial_jobs.run_scoring(spec, data, cfg, trained["adapter"], trained["key"], split, ctx, job_dir,
+                                     max_examples)
+        self.table.record_score(spec, data, cfg, train_key, split, max_examples, out)
+        return out
 
 
 def runner_for(table_path: str = "", mode: str = "replay") -> TrialRunner:

@@ -49,18 +49,54 @@ def aggregate(records: list[dict]) -> list[dict]:
         for name in ("best_val", "best_test", "gain_test", "gain_val"):
             row[name], row[name + "_sd"], _ = _mean_sd([r[name] for r in group])
         row["base_test"], _, _ = _mean_sd([r["base_test"] for r in group])
+        row["tokens_trained"], _, _ = _mean_sd([r.get("tokens_trained") for r in group])
         for name in ("n_trials", "n_trained", "n_cached", "n_replayed", "n_missing", "n_failed"):
             row[name] = sum(r[name] for r in group)
         rows.append(row)
     return rows
 
 
-def goal_ratios(rows: list[dict], gain: str = "gain_test") -> dict[str, float | None]:
-    """TREX-UCT's mean normalised gain over all tasks and seeds, divided by each other policy's."""
-    overall = {r["policy"]: r[gain] for r in rows if r["task"] == "ALL"}
-    uct = overall.get(TREX_UCT)
-    return {p: (uct / g if uct is not None and g not in (None, 0) else None)
-            for p, g in overall.items() if p != TREX_UCT}
+def _gains_by_task(records: list[dict], policy: str, gain: str) -> dict[str, list[float]]:
+    recs = with_gains(records)
+    out: dict[str, list[float]] = {}
+    for r in recs:
+        if r["policy"] == policy and r[gain] is not None:
+            out.setdefault(r["task"], []).append(r[gain])
+    return out
+
+
+def _resample_mean(by_task: dict[str, list[float]], rng) -> float:
+    """The mean over tasks and seeds of one bootstrap resample, seeds drawn again within each task (the tasks
+    are fixed; what varies between repeats of the benchmark is the seeds)."""
+    vals = [v for xs in by_task.values() for v in rng.choices(xs, k=len(xs))]
+    return statistics.fmean(vals)
+
+
+def bootstrap_ratios(records: list[dict], gain: str = "gain_test", n: int = 2000,
+                     seed: int = 0) -> dict[str, dict]:
+    """TREX-UCT's mean gain over each policy's, with a 95 % percentile bootstrap interval (seeds resampled
+    within each task, each policy independently), and each policy's mean gain with its own interval."""
+    import random
+
+    rng = random.Random(seed)
+    policies = list(dict.fromkeys(r["policy"] for r in records))
+    gains = {p: _gains_by_task(records, p, gain) for p in policies}
+    draws = {p: [_resample_mean(g, rng) for _ in range(n)] for p, g in gains.items() if g}
+
+    def interval(xs: list[float]) -> tuple[float, float]:
+        xs = sorted(xs)
+        return xs[int(0.025 * (len(xs) - 1))], xs[int(0.975 * (len(xs) - 1))]
+
+    out = {}
+    for p, d in draws.items():
+        mean = statistics.fmean(v for xs in gains[p].values() for v in xs)
+        row = {"mean": mean, "ci": interval(d), "runs": sum(len(xs) for xs in gains[p].values())}
+        uct = draws.get(TREX_UCT)
+        if p != TREX_UCT and uct and mean:
+            row["ratio"] = statistics.fmean(v for xs in gains[TREX_UCT].values() for v in xs) / mean
+            row["ratio_ci"] = interval([a / b for a, b in zip(uct, d) if b])
+        out[p] = row
+    return out
 
 
 def _f(x, sd=None) -> str:
@@ -71,7 +107,7 @@ def _f(x, sd=None) -> str:
 
 def write_csv(rows: list[dict], path: Path) -> None:
     fields = ["task", "policy", "runs", "best_val", "best_val_sd", "best_test", "best_test_sd", "base_test",
-              "gain_test", "gain_test_sd", "gain_val", "gain_val_sd", "n_trials", "n_trained", "n_cached",
+              "gain_test", "gain_test_sd", "gain_val", "gain_val_sd", "tokens_trained", "n_trials", "n_trained", "n_cached",
               "n_replayed", "n_missing", "n_failed"]
     with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=fields)
@@ -89,18 +125,23 @@ def render_markdown(rows: list[dict], meta: dict, plots: list[str]) -> str:
              "Best val: the best validation score among the run's trials. Test: the hidden test score of that trial. "
              "Gain: normalised gain on test, (test - base) / (reference - base) where the task has a reference "
              "score, else test - base; mean ± sd over seeds.", "",
-             "| task | policy | best val | test of best | base test | gain (test) | gain (val) | trials: trained / cached / replayed / missing |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| task | policy | best val | test of best | base test | gain (test) | gain (val) | k tokens trained per run | trials: trained / cached / replayed / missing |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['task']} | {r['policy']} | {_f(r['best_val'], r['best_val_sd'])} | "
                      f"{_f(r['best_test'], r['best_test_sd'])} | {_f(r['base_test'])} | "
                      f"{_f(r['gain_test'], r['gain_test_sd'])} | {_f(r['gain_val'], r['gain_val_sd'])} | "
-                     f"{r['n_trained']} / {r['n_cached']} / {r['n_replayed']} / {r['n_missing']} |")
+                     f"{(r['tokens_trained'] or 0) / 1000:.0f} | {r['n_trained']} / {r['n_cached']} / {r['n_replayed']} / {r['n_missing']} |")
     for gain in ("gain_test", "gain_val"):
-        ratios = goal_ratios(rows, gain)
-        if ratios:
-            lines += ["", f"TREX-UCT ({TREX_UCT}) mean {gain.replace('_', ' on ')} / other policy's: "
-                      + ", ".join(f"{p} {_f(v)}" for p, v in ratios.items())]
+        boot = meta.get("bootstrap", {}).get(gain)
+        if not boot:
+            continue
+        lines += ["", f"Mean {gain.replace('_', ' on ')} per policy over all tasks and seeds, with a 95 % bootstrap "
+                      "interval (seeds resampled within each task, 2000 resamples), and TREX-UCT's mean over it:", "",
+                  "| policy | runs | mean gain [95 % CI] | TREX-UCT / policy [95 % CI] |", "|---|---|---|---|"]
+        for p, b in boot.items():
+            ratio = (f"{b['ratio']:.3f} [{b['ratio_ci'][0]:.3f}, {b['ratio_ci'][1]:.3f}]" if "ratio" in b else "")
+            lines.append(f"| {p} | {b['runs']} | {b['mean']:.3f} [{b['ci'][0]:.3f}, {b['ci'][1]:.3f}] | {ratio} |")
     lines += [""] + [f"![{Path(p).stem}]({p})" for p in plots]
     return "\n".join(lines) + "\n"
 
@@ -141,6 +182,8 @@ def plot_curves(records: list[dict], out_dir: Path) -> list[str]:
 
 def write_results(records: list[dict], out_dir: Path, meta: dict) -> dict:
     rows = aggregate(records)
+    meta = {**meta, "bootstrap": {g: bootstrap_ratios(records, g) for g in ("gain_test", "gain_val")}}
+    (out_dir / "summary.json").write_text(json.dumps(meta["bootstrap"], indent=2), encoding="utf-8")
     write_csv(rows, out_dir / "results.csv")
     plots = plot_curves(records, out_dir)
     (out_dir / "results.md").write_text(render_markdown(rows, meta, plots), encoding="utf-8")

@@ -14,7 +14,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from ftbench.baselines import BASELINES, random_search, run_trial, tpe_search
+from ftbench.baselines import BASELINES, DOCUMENTED_RECIPES, documented_recipe, random_search, run_trial, tpe_search
 from ftbench.replay import ReplayRunner
 from ftbench.space import max_train_for
 from ftbench.space import space as search_space
@@ -39,7 +39,8 @@ def trex_trials(tree: dict) -> list[dict]:
             res = node.get("results", {}).get(cfg["id"], {})
             out.append({"config": cfg, "node": node["id"], "status": res.get("status", "failed"),
                         "score": res.get("score"), "cached": bool(res.get("cached")), "key": res.get("key", ""),
-                        "adapter": res.get("adapter"), "failure": res.get("failure"), "error": res.get("error")})
+                        "adapter": res.get("adapter"), "failure": res.get("failure"), "error": res.get("error"),
+                        "tokens": (res.get("train") or {}).get("tokens") or 0})
     return out
 
 
@@ -103,7 +104,10 @@ def run_one(task: str, policy: str, seed: int, budget: int, out_dir: Path, ctx: 
     else:
         data = prepare_splits(spec, run_dir / "data")
         max_train = min(max_train_for(space, spec.budget.max_train_samples), data["sizes"]["train"])
-        if policy == "random":
+        if policy in DOCUMENTED_RECIPES:
+            trials = documented_recipe(spec, data, ctx, policy, min(spec.budget.max_train_samples,
+                                                                    data["sizes"]["train"]), run_dir, runner)
+        elif policy == "random":
             trials = random_search(spec, data, ctx, budget, space, max_train, run_dir, runner)
         else:
             trials, _ = tpe_search(spec, data, ctx, budget, space, max_train, run_dir, runner)
@@ -112,6 +116,10 @@ def run_one(task: str, policy: str, seed: int, budget: int, out_dir: Path, ctx: 
     base_val = run_trial_base(spec, data, base_cfg, ctx, run_dir, runner)
     best = best_of(trials, metric)
     best_test = _test_score(spec, data, best["config"], best, ctx, run_dir, runner) if best else None
+    if table is not None and table.mode == "record":  # the table must replay any seed's winner: no test holes
+        for t in trials:
+            if t["status"] == "ok" and t is not best:
+                _test_score(spec, data, t["config"], t, ctx, run_dir, runner)
     trace, running = [], None
     for t in trials:
         if t["status"] == "ok" and (running is None or metric.better(t["score"], running)):
@@ -128,6 +136,7 @@ def run_one(task: str, policy: str, seed: int, budget: int, out_dir: Path, ctx: 
         "trained": [not t["cached"] and t["status"] == "ok" for t in trials],  # per trial: a real training now
         "configs": [{k: v for k, v in t["config"].items() if k not in ("id", "seed")} for t in trials],
         "n_failed": sum(t["status"] != "ok" for t in trials),
+        "tokens_trained": sum(t.get("tokens") or 0 for t in trials),  # compute: training tokens of all its trials
         "n_missing": sum(t.get("failure") == "missing" for t in trials),
         "n_replayed": len(replayed), "n_cached": sum(t["cached"] for t in trials) - len(replayed),
         "n_trained": sum(not t["cached"] and t["status"] == "ok" for t in trials),
@@ -157,6 +166,13 @@ def run_comparison(tasks: list[str], policies: list[str], seeds: list[int], budg
     ctx = ctx or Context()
     runner = runner or default_runner()
     table = runner.table if isinstance(runner, ReplayRunner) else None
+    if table is not None and table.mode == "replay":
+        names = [load_spec(resolve_task(t)).name for t in tasks]
+        holes = table.holes(names)
+        if holes:  # a winner without a test score would be dropped from the means without a word
+            raise ValueError(f"replay table {table.path} has trained configurations without a test score "
+                             f"({', '.join(f'{t}: {n}' for t, n in holes.items())}); fill them first: ftbench sweep "
+                             f"--tasks {','.join(holes)} --space {space} --record {table.path} --with-test")
     records = []
     with (out_dir / "runs.jsonl").open("w", encoding="utf-8") as f:
         for task in tasks:

@@ -2,13 +2,16 @@
 import csv
 import json
 import math
+import os
+import shutil
+from pathlib import Path
 
 import pytest
 import yaml
 
 import tools.trials.trial_jobs
 from ftbench import replay
-from ftbench.baselines import random_search, tpe_search
+from ftbench.baselines import DOCUMENTED_RECIPES, random_search, tpe_search
 from ftbench.results import normalised_gain
 from ftbench.runner import ALL_POLICIES, run_comparison
 from ftbench.space import all_configs, max_train_for, space_size
@@ -43,12 +46,12 @@ def hand_made_table(task_file, tmp_path, context) -> str:
     data = prepare_splits(spec, tmp_path / "hand" / "data")
     tkey = replay.task_key(spec, data)
     max_train = max_train_for("bench", min(spec.budget.max_train_samples, data["sizes"]["train"]))
-    rows = [{"key": replay.trial_key(tkey, {"epochs": 0, "template": "chat"}, None), "config": {"epochs": 0},
+    rows = [{"key": replay.trial_key(tkey, {"epochs": 0, "template": "chat"}, None), "task": spec.name, "config": {"epochs": 0},
              "scores": {"val": {"score": 0.1, "max_examples": context.max_eval_examples},
                         "test": {"score": 0.05, "max_examples": None}}, "train": {}}]
     for cfg in all_configs("bench", max_train, seed=0):
         s = synthetic_score(cfg)
-        rows.append({"key": replay.trial_key(tkey, cfg, None), "config": replay.config_key(cfg),
+        rows.append({"key": replay.trial_key(tkey, cfg, None), "task": spec.name, "config": replay.config_key(cfg),
                      "train": {"val_loss": [1.0, 0.5], "loss_curve": [[1, 1.0]], "train_s": 1.0},
                      "scores": {"val": {"score": s, "max_examples": context.max_eval_examples},
                                 "test": {"score": s - 0.05, "max_examples": None}}})
@@ -75,23 +78,32 @@ def no_training(monkeypatch):
     monkeypatch.setattr(tools.trials.trial_jobs, "run_job", refuse)
 
 
+SEARCHES = tuple(p for p in ALL_POLICIES if p not in DOCUMENTED_RECIPES)  # the policies that search the space
+
+
 def test_replay_runs_every_policy_at_equal_budget_and_writes_results(task_file, tmp_path, bench_ctx, monkeypatch):
     runner = replay.runner_for(hand_made_table(task_file, tmp_path, bench_ctx))
     no_training(monkeypatch)
     no_insight_store(monkeypatch)
     out = tmp_path / "out"
-    records = run_comparison([str(task_file)], list(ALL_POLICIES), [0], 4, out, bench_ctx, space="bench",
+    records = run_comparison([str(task_file)], list(SEARCHES), [0, 1], 4, out, bench_ctx, space="bench",
                              insights="shared", log=lambda *_: None, runner=runner)
-    assert sorted(r["policy"] for r in records) == sorted(ALL_POLICIES)
+    assert sorted(r["policy"] for r in records) == sorted(SEARCHES * 2)
     for r in records:
         assert r["n_trials"] == 4 and len(r["trace"]) == 4 and r["n_missing"] == 0 and r["n_replayed"] == 4
         assert r["trace"] == sorted(r["trace"])  # best so far never drops
         assert r["best_test"] == pytest.approx(r["best_val"] - 0.05) and r["base_test"] == 0.05
     rows = list(csv.DictReader(open(out / "results.csv")))
-    assert {(row["task"], row["policy"]) for row in rows} >= {("tiny_intents", p) for p in ALL_POLICIES}
-    assert all(float(row["n_trials"]) == 4 for row in rows if row["task"] == "tiny_intents")
+    assert {(row["task"], row["policy"]) for row in rows} >= {("tiny_intents", p) for p in SEARCHES}
+    assert all(float(row["n_trials"]) == 8 for row in rows if row["task"] == "tiny_intents")  # 2 seeds x 4
     md = (out / "results.md").read_text()
     assert "| tiny_intents | tpe |" in md and "4 trials" in md
+    # P1 as an expectation: each policy's mean gain with a bootstrap interval, and TREX-UCT's ratio over it.
+    summary = json.loads((out / "summary.json").read_text())["gain_test"]
+    for policy, b in summary.items():
+        assert b["ci"][0] <= b["mean"] <= b["ci"][1] and b["runs"] == 2
+        assert policy == "uct_global" or b["ratio_ci"][0] <= b["ratio"] <= b["ratio_ci"][1]
+    assert "TREX-UCT / policy [95 % CI]" in md
     png = out / "curve_tiny_intents.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -106,6 +118,75 @@ def test_a_config_missing_from_the_table_fails_clearly(task_file, tmp_path, benc
     assert rec["n_trials"] == 4 and rec["n_missing"] >= 1 and rec["n_trained"] == 0
     failures = [json.loads(line) for line in open(tmp_path / "out" / "runs.jsonl")]
     assert failures[0]["n_missing"] == rec["n_missing"]
+
+
+def test_the_runner_refuses_a_replay_table_with_a_missing_test_score(task_file, tmp_path, bench_ctx, monkeypatch):
+    rows = [json.loads(line) for line in open(hand_made_table(task_file, tmp_path, bench_ctx))]
+    del rows[5]["scores"]["test"]  # one trained configuration was never scored on test
+    table = tmp_path / "holey.jsonl"
+    table.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    no_training(monkeypatch)
+    with pytest.raises(ValueError, match=r"without a test score \(tiny_intents: 1\).*--with-test"):
+        run_comparison([str(task_file)], ["random"], [0], 4, tmp_path / "out", bench_ctx, space="bench",
+                       log=lambda *_: None, runner=replay.runner_for(str(table)))
+
+
+def test_record_mode_fills_a_missing_test_score_by_training_again(task_file, tmp_path, context, monkeypatch):
+    """A table recorded without test scores for the losers, its adapters gone: record mode trains a loser
+    again (same training key) to score it on test, and the table then replays that score."""
+    from dataclasses import replace
+
+    no_insight_store(monkeypatch)
+    table_path = str(tmp_path / "rec.jsonl")
+    [rec] = run_comparison([str(task_file)], ["random"], [0], 2, tmp_path / "a", context, space="bench",
+                           log=lambda *_: None, runner=replay.runner_for(table_path, "record"))
+    assert replay.ReplayTable(table_path).holes() == {}  # record mode scores every trained trial on test
+    winner = {k: v for k, v in rec["best_config"].items() if k != "seed"}
+    loser = next(c for c in rec["configs"] if c != winner)
+    rows = [json.loads(line) for line in open(table_path)]  # an older table: the loser's test score was never taken
+    rows = [r for r in rows if not (r.get("config") == replay.config_key(loser) and "test" in r["scores"])]
+    Path(table_path).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    table = replay.open_table(table_path, "record")
+    assert table.holes() == {"tiny_intents": 1}
+    spec = load_spec(task_file)
+    data = prepare_splits(spec, tmp_path / "a" / "runs" / "tiny_intents-random-s0" / "data")
+    shutil.rmtree(Path(context.cache_dir) / "adapters")  # no adapter of the first run is left
+    fresh = replace(context, cache_dir=str(tmp_path / "empty-cache"))
+    Path(fresh.cache_dir).mkdir()
+    os.symlink(Path(context.cache_dir) / "models", Path(fresh.cache_dir) / "models")
+    runner = replay.ReplayRunner(table)
+    cfg = {**loser, "id": "t1", "seed": 0}
+    trained = runner.train(spec, data, cfg, fresh)
+    assert trained.cached and trained.key.startswith(replay.PREFIX)  # replayed: no adapter on disk
+    test = runner.score(spec, data, cfg, trained.adapter, trained.key, "test", fresh, tmp_path / "job", None)
+    assert test.ok and table.holes() == {}
+    no_training(monkeypatch)
+    again = replay.ReplayRunner(replay.open_table(table_path, "replay")).score(
+        spec, data, cfg, trained.adapter, trained.key, "test", fresh, tmp_path / "job2", None)
+    assert again.ok and again.score == test.score
+
+
+def test_a_documented_recipe_is_one_run_on_all_the_tasks_data(task_file, tmp_path, bench_ctx):
+    from tests.fake_runner import FakeRunner
+
+    seen = []
+
+    def train(spec, data, cfg, ctx, init):
+        seen.append(cfg)
+        return {"status": "ok", "key": f"k{len(seen)}", "adapter": "a", "tokens": 1000}
+
+    def score(spec, data, cfg, adapter, key, split, ctx, job_dir, max_examples):
+        return {"status": "ok", "score": 0.5 if adapter else 0.1}
+    runner = FakeRunner(train, score)
+    records = run_comparison([str(task_file)], list(DOCUMENTED_RECIPES), [0], 6, tmp_path / "out", bench_ctx,
+                             space="bench", log=lambda *_: None, runner=runner)
+    spec = load_spec(task_file)
+    assert [r["n_trials"] for r in records] == [1, 1] and all(r["tokens_trained"] == 1000 for r in records)
+    llamafactory, unsloth = seen
+    assert (llamafactory["lr"], llamafactory["epochs"], llamafactory["lora_r"]) == (1e-4, 3, 8)
+    assert (unsloth["lr"], unsloth["epochs"], unsloth["lora_r"], unsloth["lora_alpha"]) == (2e-4, 1, 16, 16)
+    # All the training data the task allows, not the bench space's cap of 64 (the tiny task allows 16).
+    assert all(c["max_samples"] == spec.budget.max_train_samples and c["layer_fraction"] == 1.0 for c in seen)
 
 
 def fake_eval(monkeypatch):
