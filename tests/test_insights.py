@@ -57,6 +57,22 @@ def test_embeddings_place_related_sentences_closer():
     assert float(a @ b) > float(a @ c) + 0.2
 
 
+def test_a_text_is_embedded_once_per_process(monkeypatch):
+    """Each benchmark run indexes the same corpus into a fresh store: the second time costs no model call."""
+    from memory.embeddings import embedding_function, minilm
+
+    model = minilm()
+    texts = ["a sentence embedded before", "a sentence never seen", "a sentence embedded before"]
+    first = embedding_function("local")(texts[:1])
+    calls = []
+    real = model._encode
+    monkeypatch.setattr(model, "_encode", lambda batch, size: calls.append(list(batch)) or real(batch, size))
+    again = embedding_function("local")(texts)
+    assert calls == [["a sentence never seen"]]  # only the new text reaches the model, once
+    assert (again[0] == first[0]).all() and (again[2] == first[0]).all() and len(again) == 3
+    assert float(again[1] @ real(["a sentence never seen"], 32)[0]) > 0.9999
+
+
 def test_corpus_is_indexed_once_and_retrieves_the_relevant_note(tmp_path):
     store = open_store(str(tmp_path / "store"))
     notes = corpus_notes()
