@@ -13,7 +13,7 @@ import random
 from pathlib import Path
 
 from ftbench.space import ORDERED, config_id, grid, make_config
-from trex.trial_config import DEFAULT_SPACE
+from trex.trial_config import DEFAULT_SPACE, SearchSpace
 from trex.metrics import get_metric
 from trex.results import TrialRunner
 
@@ -50,7 +50,7 @@ def run_trial(spec, data: dict, cfg: dict, ctx, run_dir: Path, runner: TrialRunn
     return {**rec, "score": metric.worst}
 
 
-def random_search(spec, data: dict, ctx, budget: int, space: str, max_train: int, run_dir: Path,
+def random_search(spec, data: dict, ctx, budget: int, space: str | SearchSpace, max_train: int, run_dir: Path,
                   runner: TrialRunner) -> list[dict]:
     """`budget` distinct configurations drawn uniformly from the grid, seeded by ctx.seed."""
     g = grid(space, max_train)
@@ -85,7 +85,7 @@ def tpe_startup(budget: int) -> int:
     return max(2, min(10, budget // 3))
 
 
-def tpe_search(spec, data: dict, ctx, budget: int, space: str, max_train: int, run_dir: Path,
+def tpe_search(spec, data: dict, ctx, budget: int, space: str | SearchSpace, max_train: int, run_dir: Path,
                runner: TrialRunner, startup: int | None = None) -> tuple[list[dict], object]:
     """Optuna's TPE sampler, ask-and-tell, seeded by ctx.seed; returns the trials and the study."""
     import warnings
@@ -122,4 +122,5 @@ def documented_recipe(spec, data: dict, ctx, name: str, task_max_train: int, run
                       runner: TrialRunner) -> list[dict]:
     """The one trial of a documented default recipe (DOCUMENTED_RECIPES), on all the task's training data."""
     cfg = {**DEFAULT_SPACE.default_config(task_max_train, ctx.seed), **DOCUMENTED_RECIPES[name], "id": "t0"}
+    cfg, _ = DEFAULT_SPACE.narrowed(spec.search_space).onto(cfg, task_max_train)  # the task's own pins still hold
     return [run_trial(spec, data, cfg, ctx, run_dir, runner)]

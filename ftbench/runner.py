@@ -107,10 +107,12 @@ def run_one(task: str, policy: str, seed: int, budget: int, out_dir: Path, ctx: 
         if policy in DOCUMENTED_RECIPES:
             trials = documented_recipe(spec, data, ctx, policy, min(spec.budget.max_train_samples,
                                                                     data["sizes"]["train"]), run_dir, runner)
-        elif policy == "random":
-            trials = random_search(spec, data, ctx, budget, space, max_train, run_dir, runner)
+        elif policy == "random":  # the same space as TREX's planner: the run's, as the task's spec narrows it
+            trials = random_search(spec, data, ctx, budget, search_space(space).narrowed(spec.search_space),
+                                   max_train, run_dir, runner)
         else:
-            trials, _ = tpe_search(spec, data, ctx, budget, space, max_train, run_dir, runner)
+            trials, _ = tpe_search(spec, data, ctx, budget, search_space(space).narrowed(spec.search_space),
+                                   max_train, run_dir, runner)
     trials = trials[:budget]
     base_cfg = {**BASE_CFG, "seed": seed}
     base_val = run_trial_base(spec, data, base_cfg, ctx, run_dir, runner)

@@ -28,7 +28,10 @@ MAX_TRAIN = {"bench": 64}
 ORDERED = tuple(n for n, f in FIELDS.items() if f.ordered)
 
 
-def space(name: str) -> SearchSpace:
+def space(name: str | SearchSpace) -> SearchSpace:
+    """A named space, or the space itself (e.g. one a task spec's search_space narrowed)."""
+    if isinstance(name, SearchSpace):
+        return name
     if name not in SPACES:
         raise ValueError(f"unknown search space {name!r}; known: {', '.join(SPACES)}")
     return SPACES[name]
@@ -38,7 +41,7 @@ def max_train_for(name: str, task_cap: int) -> int:
     return min(task_cap, MAX_TRAIN.get(name, task_cap))
 
 
-def grid(name: str, max_train: int) -> dict[str, list]:
+def grid(name: str | SearchSpace, max_train: int) -> dict[str, list]:
     """Every dimension a baseline chooses, with its values (max_samples resolved for this task, last)."""
     s = space(name)
     return {**s.choice_grid(), "max_samples": s.values("max_samples", max_train)}
@@ -54,14 +57,14 @@ def make_config(choice: dict, max_train: int, seed: int) -> dict:
     return cfg
 
 
-def all_configs(name: str, max_train: int, seed: int) -> list[dict]:
+def all_configs(name: str | SearchSpace, max_train: int, seed: int) -> list[dict]:
     """Every configuration of a space (for recording a complete replay table)."""
     g = grid(name, max_train)
     dims = list(g)
     return [make_config(dict(zip(dims, values)), max_train, seed) for values in itertools.product(*g.values())]
 
 
-def space_size(name: str, max_train: int) -> int:
+def space_size(name: str | SearchSpace, max_train: int) -> int:
     n = 1
     for values in grid(name, max_train).values():
         n *= len(values)

@@ -62,6 +62,7 @@ def plan_round(state: State, runtime: Runtime[Context], space: SearchSpace = DEF
 
     ctx = runtime.context
     spec = state.spec
+    space = space.narrowed(spec.search_space)  # the task's own pins and ranges, inside the run's space
     max_train = min(spec.budget.max_train_samples, state.data.get("sizes", {}).get("train", spec.budget.max_train_samples))
     round_no = state.round + 1
     # planning_tree: after a human rejected this round's plan, its configs count as tried (nodes/review_plan.py).

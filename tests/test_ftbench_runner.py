@@ -309,3 +309,31 @@ def test_the_shipped_offline_table_still_replays_the_published_results(tmp_path,
     assert got["uct_global"]["best_val"] == pytest.approx(0.8333, abs=1e-4)
     assert got["uct_global"]["best_test"] == pytest.approx(0.8203, abs=1e-4)
     assert got["uct_global"]["base_test"] == pytest.approx(0.1797, abs=1e-4)
+
+
+def test_trex_and_the_baselines_all_search_the_space_the_task_spec_declares(tiny_task, tmp_path, bench_ctx,
+                                                                             monkeypatch):
+    """A spec's search_space narrows the run's space for TREX's planner and for random search and TPE alike."""
+    from tests.fake_runner import FakeRunner
+
+    no_insight_store(monkeypatch)
+    path = tmp_path / "pinned.yaml"
+    path.write_text(yaml.safe_dump({**tiny_task, "search_space": {"lr": [1e-4, 1e-3], "lora_r": 16,
+                                                                  "warm_start": False}}))
+    trained = []
+
+    def train(spec, data, cfg, ctx, init):
+        trained.append(cfg)
+        n = len(trained)
+        return {"status": "ok", "key": f"k{n}", "adapter": f"a{n}", "tokens": 100,
+                "val_loss": [1.0, 0.8], "loss_curve": [[1, 1.0]], "train_s": 0.1}
+
+    def score(spec, data, cfg, adapter, key, split, ctx, job_dir, max_examples):
+        return {"status": "ok", "score": (0.3 + 0.1 * cfg["lr"] * 1000 + 0.01 * cfg.get("epochs", 0)) if adapter else 0.1}
+    records = run_comparison([str(path)], ["uct_global", "random", "tpe"], [0], 4, tmp_path / "out", bench_ctx,
+                             space="full", log=lambda *_: None, runner=FakeRunner(train, score))
+    assert [r["n_trials"] for r in records] == [4, 4, 4]
+    configs = [c for r in records for c in r["configs"]]
+    assert len(configs) == 12 and len(trained) == 12
+    assert all(c["lr"] in (1e-4, 1e-3) and c["lora_r"] == 16 and not c.get("warm_start") for c in configs)
+    assert {c["lr"] for c in configs} == {1e-4, 1e-3}  # the restriction leaves room to search

@@ -93,3 +93,26 @@ def test_a_prior_from_an_earlier_run_is_snapped_to_the_grid_and_anchors_the_firs
     tree, parent_cfg = with_child("improving")
     _, later = propose(tree, "n1", 2, max_train=100, seed=1, priors=[prior])
     assert all(c["lr"] != 2e-3 or c["template"] != "plain" for c in later)
+
+
+def test_a_spec_declared_space_holds_every_trial_the_planner_makes():
+    """Pins, lists and ranges from a task spec's search_space: no diagnosis or prior moves a trial out of them."""
+    from trex.trial_config import DEFAULT_SPACE
+
+    space = DEFAULT_SPACE.narrowed({"lora_r": 16, "lr": {"max": 1e-3}, "template": ["plain"], "warm_start": False})
+    tree = root_only()
+    parent = ROOT
+    for i, diagnosis in enumerate(["underfitting", "no_gain", "overfitting", "underfitting", "diverged"], start=1):
+        _, cfgs = propose(tree, parent, 3, max_train=100, seed=0, space=space)
+        assert cfgs
+        for c in cfgs:
+            assert c["lora_r"] == 16 and c["lora_alpha"] == 32 and c["lr"] <= 1e-3
+            assert value(c, "template") == "plain" and not c.get("warm_start")
+        tree[f"n{i}"] = {"id": f"n{i}", "parent": parent, "round": i, "status": "evaluated", "score": 0.5 + i / 100,
+                         "visits": 1, "value": 0.1, "best_trial": "t0", "trials": cfgs,
+                         "results": {"t0": {"score": 0.5 + i / 100}}, "diagnosis_kind": diagnosis}
+        parent = f"n{i}"
+    # An LLM's proposal (or a reviewer's) outside the declared values is moved onto them, saying so.
+    held, notes = space.onto({"lr": 1e-3, "lora_r": 64, "lora_alpha": 128, "template": "chat", "warm_start": True}, 100)
+    assert held["lora_r"] == 16 and held["lora_alpha"] == 32 and held["template"] == "plain" and not held["warm_start"]
+    assert any("lora_r 64 moved to 16" in n for n in notes) and any("warm_start dropped" in n for n in notes)

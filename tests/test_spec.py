@@ -1,3 +1,4 @@
+import re
 import pytest
 
 from trex.spec import SpecError
@@ -97,3 +98,20 @@ def test_a_fixed_test_set_is_the_test_split_and_its_inputs_leave_training(tiny_t
     assert data["sizes"]["train"] + data["sizes"]["val"] == len({r["text"].strip().lower() for r in rows} - held)
     with pytest.raises(SpecError, match="field 'test_data.0.output_field'"):
         parse_spec({**tiny_task, "test_data": [{"path": str(test_file), "input_field": "text", "output_field": "nope"}]})
+
+
+def test_a_spec_declares_its_search_space_and_a_bad_entry_is_named(tiny_task):
+    spec = parse_spec({**tiny_task, "search_space": {"lora_r": 16, "template": ["chat"], "lr": {"max": 1e-3},
+                                                    "warm_start": False}})
+    assert spec.search_space["lora_r"] == 16
+    assert parse_spec({**tiny_task, **spec.model_dump(include={"search_space"})}).search_space == spec.search_space
+    for bad, says in [({"lora_rank": 16}, "'lora_rank' cannot be set in search_space"),
+                      ({"max_samples": 10}, "budget.max_train_samples"),
+                      ({"lr": 0.5}, "lr must be <= 0.01"),
+                      ({"epochs": 1.5}, "epochs takes an integer"),
+                      ({"lr": {"min": 1e-3, "max": 1e-4}}, "min 0.001 is above max 0.0001"),
+                      ({"template": {"min": 1}}, "only numeric fields take a {min, max} range"),
+                      ({"template": ["chat", "json"]}, "template is one of chat, plain"),
+                      ({"lora_r": []}, "an empty list allows nothing")]:
+        with pytest.raises(SpecError, match=r"field 'search_space'.*" + re.escape(says)):
+            parse_spec({**tiny_task, "search_space": bad})

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from trex.metrics import METRICS, resolve_metric
 from trex.recipe import parse_recipe
 from trex.redact import redact
+from trex.trial_config import declared_grid
 
 
 class SpecError(ValueError):
@@ -87,6 +88,11 @@ class TaskSpec(_Strict):
     recipe: dict[str, Any] | None = Field(
         None, description="Data recipe applied to the training split of every trial (trex.recipe.Recipe): "
                           "extra sources with weights, filters, dedup, class balancing, sample cap.")
+    search_space: dict[str, Any] | None = Field(
+        None, description="What the search may choose, per trial field (trex/trial_config.py): a value pins it "
+                          "(`lora_r: 16`), a list restricts it (`template: [chat]`), {min, max} keeps the grid "
+                          "values in a range (`lr: {max: 1e-3}`), `warm_start: false` turns warm starts off. "
+                          "TREX's planners, the bounds and FT-Bench's baselines all read it.")
     base_dir: str = Field("", description="Directory that relative data paths are read from.")
     loader: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", description=
                                "'package.module:function' that fetches public data into the files `data` names, "
@@ -98,6 +104,13 @@ class TaskSpec(_Strict):
     @classmethod
     def _valid_recipe(cls, v: dict | None) -> dict | None:
         return None if v is None else parse_recipe(v).model_dump(exclude_defaults=True)
+
+    @field_validator("search_space")
+    @classmethod
+    def _valid_space(cls, v: dict | None) -> dict | None:
+        for name, declared in (v or {}).items():
+            declared_grid(name, declared)  # ValueError naming the field and what is wrong
+        return v or None
 
     @field_validator("name")
     @classmethod

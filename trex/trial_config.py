@@ -141,6 +141,54 @@ def bounds_text(hidden_size: int | None = None, max_train: int | None = None) ->
     return ", ".join(parts)
 
 
+# Fields a task spec's `search_space` may pin or restrict. Derived ones (max_samples: budget.max_train_samples,
+# lora_alpha: 2 x lora_r, seed: the run's) and the recipe (the spec's own `recipe`) are set elsewhere.
+SPEC_SETTABLE = tuple(n for n, f in FIELDS.items() if f.default is not None and f.kind != "recipe")
+
+
+def _checked(f: TrialField, v):
+    """A declared value of a field, or ValueError saying what is wrong with it."""
+    if f.kind == "flag":
+        if not isinstance(v, bool):
+            raise ValueError(f"{f.name} is true or false, got {v!r}")
+        return v
+    if f.kind == "choice":
+        if v not in f.choices:
+            raise ValueError(f"{f.name} is one of {', '.join(map(str, f.choices))}, got {v!r}")
+        return v
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or (f.kind == "int" and not isinstance(v, int)):
+        raise ValueError(f"{f.name} takes {'an integer' if f.kind == 'int' else 'a number'}, got {v!r}")
+    if f.low is not None and (v < f.low or (f.low_open and v == f.low)):
+        raise ValueError(f"{f.name} must be {'>' if f.low_open else '>='} {f.low:g}, got {v:g}")
+    if f.high is not None and v > f.high:
+        raise ValueError(f"{f.name} must be <= {f.high:g}, got {v:g}")
+    return v
+
+
+def declared_grid(name: str, declared) -> tuple:
+    """The values a spec's `search_space` entry allows: a value pins the field, a list restricts it to those
+    values, {min, max} keeps the field's grid values in that range (and the two ends)."""
+    if name not in SPEC_SETTABLE:
+        raise ValueError(f"{name!r} cannot be set in search_space (settable: {', '.join(SPEC_SETTABLE)}; "
+                         "training examples: budget.max_train_samples; data changes: recipe)")
+    f = FIELDS[name]
+    if isinstance(declared, dict):
+        if not f.ordered:
+            raise ValueError(f"{name}: only numeric fields take a {{min, max}} range; give a value or a list")
+        if not declared or set(declared) - {"min", "max"}:
+            raise ValueError(f"{name}: a range has the keys min and/or max, got {sorted(declared)}")
+        lo = _checked(f, declared["min"]) if "min" in declared else -math.inf
+        hi = _checked(f, declared["max"]) if "max" in declared else math.inf
+        if lo > hi:
+            raise ValueError(f"{name}: min {lo:g} is above max {hi:g}")
+        ends = {declared[k] for k in ("min", "max") if k in declared}
+        return tuple(sorted({g for g in f.grid if lo <= g <= hi} | ends)) or (lo,)
+    values = declared if isinstance(declared, list) else [declared]
+    if not values:
+        raise ValueError(f"{name}: an empty list allows nothing")
+    return tuple(dict.fromkeys(_checked(f, v) for v in values))
+
+
 @dataclass(frozen=True)
 class SearchSpace:
     """What a run's planners may choose: for each searched field its values (for max_samples: fractions of the
@@ -149,6 +197,7 @@ class SearchSpace:
     grids: dict[str, tuple] = field(default_factory=dict)
     warm_start: bool = True
     exact: bool = False  # every trial takes the grids' values (an LLM's proposal is snapped onto them)
+    strict: frozenset = frozenset()  # fields held to their grid even when the space is not exact (spec-declared)
 
     def __post_init__(self) -> None:
         for name, values in self.grids.items():
@@ -161,6 +210,21 @@ class SearchSpace:
     @classmethod
     def restricted(cls, grids: dict[str, list], warm_start: bool = False) -> "SearchSpace":
         return cls({k: tuple(v) for k, v in grids.items()}, warm_start, exact=True)
+
+    def narrowed(self, declared: dict | None) -> "SearchSpace":
+        """This space as a task spec's `search_space` pins or restricts it (trex/spec.py checks the entries):
+        each declared field keeps only the declared values, and every trial is held to them; `warm_start:
+        false` turns warm starts off."""
+        if not declared:
+            return self
+        grids, warm = dict(self.grids), self.warm_start
+        for name, d in declared.items():
+            values = declared_grid(name, d)
+            if name == "warm_start":
+                warm = warm and True in values
+            else:
+                grids[name] = values
+        return SearchSpace(grids, warm, self.exact, self.strict | (set(declared) - {"warm_start"}))
 
     def searched(self) -> tuple[str, ...]:
         """The dimensions the planner moves along, in table order."""
@@ -210,16 +274,17 @@ class SearchSpace:
     def onto(self, cfg: dict, max_train: int) -> tuple[dict, list[str]]:
         """An exact space's version of a config: each searched field snapped onto its grid (with the changes
         made); a config unchanged in a space that is not exact."""
-        if not self.exact:
+        held = self.grids if self.exact else self.strict
+        if not held and (self.warm_start or not cfg.get("warm_start")):
             return cfg, []
         out, notes = dict(cfg), []
-        for name in self.grids:
+        for name in held:
             snapped = self.snap(name, value(cfg, name), max_train)
             if snapped is not None and snapped != value(cfg, name):
                 notes.append(f"{name} {FIELDS[name].text(value(cfg, name))} moved to {FIELDS[name].text(snapped)} "
                              "(the search space's grid)")
                 out[name] = snapped
-        if "lora_r" in self.grids:
+        if "lora_r" in held:
             out["lora_alpha"] = 2 * out["lora_r"]
         if not self.warm_start and out.get("warm_start"):
             notes.append("warm_start dropped: this search space has no warm starts")

@@ -80,7 +80,7 @@ def snap(cfg: dict, max_train: int, seed: int, space: SearchSpace = DEFAULT_SPAC
         snapped = space.snap(dim, cfg[dim], max_train)
         if snapped is not None:
             out[dim] = snapped
-    if cfg.get("method") in ("qlora", "full"):  # lora is the default: nothing to carry over
+    if cfg.get("method") in ("qlora", "full") and "method" not in space.grids:  # lora is the default
         out["method"] = cfg["method"]
     out["lora_alpha"] = 2 * out["lora_r"]
     if not out.get("recipe"):
