@@ -12,7 +12,7 @@ import json
 import random
 from pathlib import Path
 
-from ftbench.space import ORDERED, config_id, grid, make_config
+from ftbench.space import ORDERED, config_id, grid, make_config, space_size
 from trex.trial_config import DEFAULT_SPACE, SearchSpace
 from trex.metrics import get_metric
 from trex.results import TrialRunner
@@ -50,13 +50,26 @@ def run_trial(spec, data: dict, cfg: dict, ctx, run_dir: Path, runner: TrialRunn
     return {**rec, "score": metric.worst}
 
 
+def trial_slots(budget: int, max_tokens: int | None, trials: list[dict], space_size: int):
+    """Indices of the trials a baseline may start: `budget` of them, or with max_tokens (equal compute) as many
+    as it takes to train that many tokens; the trial that crosses the line is finished. Never more than the
+    space has configurations."""
+    i = 0
+    while i < (budget if max_tokens is None else space_size):
+        if max_tokens is not None and sum(t.get("tokens") or 0 for t in trials) >= max_tokens:
+            return
+        yield i
+        i += 1
+
+
 def random_search(spec, data: dict, ctx, budget: int, space: str | SearchSpace, max_train: int, run_dir: Path,
-                  runner: TrialRunner) -> list[dict]:
-    """`budget` distinct configurations drawn uniformly from the grid, seeded by ctx.seed."""
+                  runner: TrialRunner, max_tokens: int | None = None) -> list[dict]:
+    """`budget` distinct configurations drawn uniformly from the grid, seeded by ctx.seed (or as many as
+    max_tokens of training buys)."""
     g = grid(space, max_train)
     rng = random.Random(f"random:{ctx.seed}")
     seen, trials = set(), []
-    for i in range(budget):
+    for i in trial_slots(budget, max_tokens, trials, space_size(space, max_train)):
         for _ in range(1000):
             cfg = make_config({d: rng.choice(v) for d, v in g.items()}, max_train, ctx.seed)
             if config_id(cfg) not in seen:
@@ -86,7 +99,7 @@ def tpe_startup(budget: int) -> int:
 
 
 def tpe_search(spec, data: dict, ctx, budget: int, space: str | SearchSpace, max_train: int, run_dir: Path,
-               runner: TrialRunner, startup: int | None = None) -> tuple[list[dict], object]:
+               runner: TrialRunner, startup: int | None = None, max_tokens: int | None = None) -> tuple[list[dict], object]:
     """Optuna's TPE sampler, ask-and-tell, seeded by ctx.seed; returns the trials and the study."""
     import warnings
 
@@ -101,7 +114,7 @@ def tpe_search(spec, data: dict, ctx, budget: int, space: str | SearchSpace, max
     study = optuna.create_study(direction="maximize" if metric.higher_is_better else "minimize", sampler=sampler)
     known: dict[str, float] = {}
     trials = []
-    for i in range(budget):
+    for i in trial_slots(budget, max_tokens, trials, space_size(space, max_train)):
         for _ in range(MAX_REASKS):
             ask = study.ask()
             cfg = make_config(_suggest(ask, g), max_train, ctx.seed)

@@ -45,7 +45,7 @@ def cmd_run(args) -> int:
 
     ctx = _context(args)
     records = run_comparison(_list(args.tasks), _list(args.policy), [int(s) for s in _list(args.seeds)], args.budget,
-                             args.out, ctx, args.space, args.insights, runner=_runner(args))
+                             args.out, ctx, args.space, args.insights, runner=_runner(args), compute=args.compute)
     ratios = {p: b for p, b in bootstrap_ratios(records).items() if "ratio" in b}
     if ratios:
         print("TREX-UCT mean normalised gain (test) / other policy's [95 % bootstrap interval]: "
@@ -111,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", parents=[common], help="compare policies at an equal trial budget")
     run.add_argument("--policy", default=",".join(ALL_POLICIES), help=f"comma-separated: {', '.join(ALL_POLICIES)}")
     run.add_argument("--seeds", default="0,1,2")
+    run.add_argument("--compute", choices=("trials", "tokens"), default="trials",
+                     help="equal trial budget (trials), or equal compute (tokens): random search and TPE train "
+                          "until they have spent TREX-UCT's training tokens on the same task and seed")
     run.add_argument("--budget", type=int, default=6, help="trials per run (TREX: rounds x configs per round)")
     run.add_argument("--replay", metavar="TABLE", help="replay recorded results; a trial not in the table fails as missing")
     run.add_argument("--record", metavar="TABLE", help="replay what the table holds; train the rest and add it")

@@ -118,7 +118,11 @@ def write_csv(rows: list[dict], path: Path) -> None:
 
 def render_markdown(rows: list[dict], meta: dict, plots: list[str]) -> str:
     lines = ["# FT-Bench policy comparison", "",
-             f"Equal trial budget: **{meta['budget']} trials** per run; seeds {', '.join(map(str, meta['seeds']))}; "
+             (f"Equal trial budget: **{meta['budget']} trials** per run; " if meta.get("compute", "trials") == "trials"
+              else f"Equal compute: TREX's policies ran **{meta['budget']} trials**; random search and TPE trained "
+                   "until they had spent TREX-UCT's training tokens on the same task and seed (the trial that "
+                   "crossed the line finished); ")
+             + f"seeds {', '.join(map(str, meta['seeds']))}; "
              f"search space `{meta['space']}`; "
              + (f"replay table `{meta['replay_table']}` (mode {meta['replay_mode']})." if meta.get("replay_table")
                 else "real training (trial cache shared across runs)."), "",

@@ -87,8 +87,9 @@ def insight_store_for(insights: str, out_dir: Path, run_dir: Path, task: str = "
 
 
 def run_one(task: str, policy: str, seed: int, budget: int, out_dir: Path, ctx: Context, space: str,
-            insights: str = "per-run", runner: TrialRunner | None = None) -> dict:
-    """One (task, policy, seed) run; returns its record (trace, best, test score, reuse counts)."""
+            insights: str = "per-run", runner: TrialRunner | None = None, max_tokens: int | None = None) -> dict:
+    """One (task, policy, seed) run; returns its record (trace, best, test score, reuse counts). max_tokens: a
+    search baseline trains until it has spent that many tokens instead of running `budget` trials."""
     runner = runner or default_runner()
     spec = load_spec(resolve_task(task))
     metric = get_metric(spec.metric)
@@ -109,11 +110,12 @@ def run_one(task: str, policy: str, seed: int, budget: int, out_dir: Path, ctx: 
                                                                     data["sizes"]["train"]), run_dir, runner)
         elif policy == "random":  # the same space as TREX's planner: the run's, as the task's spec narrows it
             trials = random_search(spec, data, ctx, budget, search_space(space).narrowed(spec.search_space),
-                                   max_train, run_dir, runner)
+                                   max_train, run_dir, runner, max_tokens=max_tokens)
         else:
             trials, _ = tpe_search(spec, data, ctx, budget, search_space(space).narrowed(spec.search_space),
-                                   max_train, run_dir, runner)
-    trials = trials[:budget]
+                                   max_train, run_dir, runner, max_tokens=max_tokens)
+    if max_tokens is None:
+        trials = trials[:budget]
     base_cfg = {**BASE_CFG, "seed": seed}
     base_val = run_trial_base(spec, data, base_cfg, ctx, run_dir, runner)
     best = best_of(trials, metric)
@@ -139,6 +141,7 @@ def run_one(task: str, policy: str, seed: int, budget: int, out_dir: Path, ctx: 
         "configs": [{k: v for k, v in t["config"].items() if k not in ("id", "seed")} for t in trials],
         "n_failed": sum(t["status"] != "ok" for t in trials),
         "tokens_trained": sum(t.get("tokens") or 0 for t in trials),  # compute: training tokens of all its trials
+        "max_tokens": max_tokens,  # equal compute: the token budget it ran to (TREX-UCT's, same task and seed)
         "n_missing": sum(t.get("failure") == "missing" for t in trials),
         "n_replayed": len(replayed), "n_cached": sum(t["cached"] for t in trials) - len(replayed),
         "n_trained": sum(not t["cached"] and t["status"] == "ok" for t in trials),
@@ -154,8 +157,10 @@ def run_trial_base(spec, data, base_cfg, ctx, run_dir, runner: TrialRunner) -> f
 
 def run_comparison(tasks: list[str], policies: list[str], seeds: list[int], budget: int, out_dir: str | Path,
                    ctx: Context | None = None, space: str = "full", insights: str = "per-run", log=print,
-                   runner: TrialRunner | None = None) -> list[dict]:
-    """Every task x policy x seed at the same trial budget; writes runs.jsonl and the results (md, csv, png)."""
+                   runner: TrialRunner | None = None, compute: str = "trials") -> list[dict]:
+    """Every task x policy x seed at the same trial budget; writes runs.jsonl and the results (md, csv, png).
+    compute="tokens": equal compute instead: TREX's policies run `budget` trials, and random search and TPE
+    train until they have spent as many tokens as TREX-UCT did on the same task and seed."""
     from ftbench.results import write_results
 
     unknown = [p for p in policies if p not in ALL_POLICIES]
@@ -163,6 +168,12 @@ def run_comparison(tasks: list[str], policies: list[str], seeds: list[int], budg
         raise ValueError(f"unknown policy {', '.join(unknown)}; known: {', '.join(ALL_POLICIES)}")
     if budget < 1:
         raise ValueError("budget must be at least 1 trial")
+    if compute not in ("trials", "tokens"):
+        raise ValueError(f"compute is 'trials' (equal trial budget) or 'tokens' (equal training tokens), not {compute!r}")
+    if compute == "tokens":
+        if "uct_global" not in policies:
+            raise ValueError("equal compute (--compute tokens) needs policy uct_global: its tokens are the budget")
+        policies = sorted(policies, key=lambda p: p != "uct_global")  # TREX-UCT first: it sets the budget
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ctx = ctx or Context()
@@ -178,9 +189,13 @@ def run_comparison(tasks: list[str], policies: list[str], seeds: list[int], budg
     records = []
     with (out_dir / "runs.jsonl").open("w", encoding="utf-8") as f:
         for task in tasks:
+            spent: dict[int, int] = {}  # seed -> TREX-UCT's training tokens on this task
             for policy in policies:
                 for seed in seeds:
-                    rec = run_one(task, policy, seed, budget, out_dir, ctx, space, insights, runner)
+                    cap = spent[seed] if compute == "tokens" and policy in ("random", "tpe") else None
+                    rec = run_one(task, policy, seed, budget, out_dir, ctx, space, insights, runner, max_tokens=cap)
+                    if policy == "uct_global":
+                        spent[seed] = rec["tokens_trained"]
                     records.append(rec)
                     f.write(json.dumps(rec) + "\n")
                     f.flush()
@@ -188,7 +203,7 @@ def run_comparison(tasks: list[str], policies: list[str], seeds: list[int], budg
                         f"test {_fmt(rec['best_test'])} (base {_fmt(rec['base_test'])}); {rec['n_trials']} trials: "
                         f"{rec['n_trained']} trained, {rec['n_cached']} from the cache, {rec['n_replayed']} replayed, "
                         f"{rec['n_missing']} missing; {rec['wall_s']:.0f} s")
-    write_results(records, out_dir, {"budget": budget, "seeds": seeds, "space": space,
+    write_results(records, out_dir, {"budget": budget, "seeds": seeds, "space": space, "compute": compute,
                                      "replay_table": str(table.path) if table else "",
                                      "replay_mode": table.mode if table else "replay"})
     return records

@@ -337,3 +337,34 @@ def test_trex_and_the_baselines_all_search_the_space_the_task_spec_declares(tiny
     assert len(configs) == 12 and len(trained) == 12
     assert all(c["lr"] in (1e-4, 1e-3) and c["lora_r"] == 16 and not c.get("warm_start") for c in configs)
     assert {c["lr"] for c in configs} == {1e-4, 1e-3}  # the restriction leaves room to search
+
+
+def test_at_equal_compute_the_baselines_train_as_many_tokens_as_trex(task_file, tmp_path, bench_ctx, monkeypatch):
+    """--compute tokens: random search and TPE keep training until they have spent TREX-UCT's tokens on the
+    same task and seed, and no further than the trial that crosses the line."""
+    from tests.fake_runner import FakeRunner
+
+    no_insight_store(monkeypatch)
+
+    def train(spec, data, cfg, ctx, init):  # compute grows with epochs and examples, as in real training
+        return {"status": "ok", "key": json.dumps(cfg, sort_keys=True), "adapter": "a",
+                "tokens": 10 * cfg["epochs"] * cfg["max_samples"], "val_loss": [1.0], "train_s": 0.1}
+
+    def score(spec, data, cfg, adapter, key, split, ctx, job_dir, max_examples):
+        return {"status": "ok", "score": synthetic_score(cfg) if adapter else 0.1}
+    records = run_comparison([str(task_file)], ["random", "tpe", "uct_global"], [0, 1], 2, tmp_path / "out",
+                             bench_ctx, space="bench", log=lambda *_: None, runner=FakeRunner(train, score),
+                             compute="tokens")
+    assert [r["policy"] for r in records][:2] == ["uct_global", "uct_global"]  # it runs first: it sets the budget
+    trex = {r["seed"]: r["tokens_trained"] for r in records if r["policy"] == "uct_global"}
+    for r in records:
+        if r["policy"] == "uct_global":
+            assert r["n_trials"] == 2 and r["max_tokens"] is None
+            continue
+        assert r["max_tokens"] == trex[r["seed"]] and r["tokens_trained"] >= r["max_tokens"]
+        per_trial = [10 * c["epochs"] * c["max_samples"] for c in r["configs"]]
+        assert sum(per_trial[:-1]) < r["max_tokens"]  # it stopped at the first trial that reached the budget
+    assert "Equal compute" in (tmp_path / "out" / "results.md").read_text()
+    with pytest.raises(ValueError, match="needs policy uct_global"):
+        run_comparison([str(task_file)], ["random"], [0], 2, tmp_path / "x", bench_ctx, space="bench",
+                       runner=FakeRunner(train, score), compute="tokens")
