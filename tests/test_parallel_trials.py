@@ -151,8 +151,11 @@ def wait_for(check, timeout_s=30.0):
 
 
 DRIVER = """
-import sys, time
+import signal, sys, time
 from pathlib import Path
+# Ctrl-C in a terminal raises KeyboardInterrupt; a test run started in the background (`cmd &`, nohup, some CI
+# runners) inherits SIGINT ignored, and so would this driver: restore Python's own handler.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from tools.trials.trial_pool import run_all
 from tools.trials.trial_runner import run_job
 def job(name):
