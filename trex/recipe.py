@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from trex.licence import DataLicence
+
 
 # Bump when an operator's semantics change: old cached files then no longer match.
 RECIPE_VERSION = 1
@@ -32,11 +34,15 @@ class ExtraSource(_Strict):
     input_field: str = "input"
     output_field: str = "output"
     weight: float = Field(1.0, gt=0, description="Share of the mix relative to the task's train split (1.0).")
+    licence: DataLicence | None = Field(None, description="The source's terms; one that forbids training is refused.")
 
     @model_validator(mode="after")
     def _one_origin(self) -> "ExtraSource":
         if (self.path is None) == (self.hf_id is None):
             raise ValueError("give exactly one of 'path' or 'hf_id'")
+        refusal = self.licence.forbids_training(self.name) if self.licence else None
+        if refusal:
+            raise ValueError(refusal)
         if self.path is not None and Path(self.path).suffix.lower() not in SOURCE_SUFFIXES:
             raise ValueError(f"path {self.path!r}: unsupported format (use {', '.join(SOURCE_SUFFIXES)})")
         return self
@@ -109,5 +115,7 @@ def parse_recipe(data: Recipe | dict | None) -> Recipe:
 
 def recipe_hash(recipe: Recipe | dict, train_digest: str) -> str:
     """sha256 of the canonical recipe JSON (defaults included, so {} == Recipe()) and the input data digest."""
-    canonical = json.dumps(parse_recipe(recipe).model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    # A source's licence does not change the rows it gives, so it is not part of the hash (old keys stay valid).
+    dump = parse_recipe(recipe).model_dump(mode="json", exclude={"extra_sources": {"__all__": {"licence"}}})
+    canonical = json.dumps(dump, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(f"v{RECIPE_VERSION}\n{canonical}\n{train_digest}".encode()).hexdigest()

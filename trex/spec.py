@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from trex.licence import DataLicence
 from trex.metrics import METRICS, resolve_metric
 from trex.recipe import parse_recipe
 from trex.redact import redact
@@ -39,6 +40,8 @@ class DataSource(_Strict):
     path: str = Field(description="Local JSONL or CSV file, relative to the spec file.")
     input_field: str = Field("input", min_length=1)
     output_field: str = Field("output", min_length=1)
+    licence: DataLicence | None = Field(None, description="The data's licence and terms; a source whose terms "
+                                        "forbid training is refused under `data` (allowed under `test_data`).")
 
     @model_validator(mode="after")
     def _two_columns(self) -> "DataSource":
@@ -175,6 +178,21 @@ class TaskSpec(_Strict):
             raise ValueError("; ".join(problems))
         return self
 
+    def licences(self) -> list[DataLicence]:
+        """The distinct licences of the task's data and test data, in spec order."""
+        found = [s.licence for s in (*self.data, *(self.test_data or [])) if s.licence is not None]
+        return [lic for i, lic in enumerate(found) if lic not in found[:i]]
+
+    def licence_warnings(self) -> list[str]:
+        """One line per restriction a user of the tuned model must know (non-commercial data, test-only data)."""
+        out = []
+        for lic in self.licences():
+            if not lic.commercial:
+                out.append(f"non-commercial data: {lic.name}" + (f": {lic.terms}" if lic.terms else ""))
+            if not lic.training:
+                out.append(f"test-only data (terms forbid training): {lic.name}" + (f": {lic.terms}" if lic.terms else ""))
+        return out
+
     def data_path(self, source: DataSource) -> Path:
         # ~ and $VARS expand ($TREX_CACHE_DIR to its default when unset), so a spec can name data
         # that a loader wrote into the cache.
@@ -193,7 +211,8 @@ def _metric(name: str):
 # --- error messages ----------------------------------------------------------------------------
 
 _PARTS = {(): ("task spec", TaskSpec), ("data",): ("data source", DataSource), ("splits",): ("splits", Splits),
-          ("budget",): ("budget", Budget), ("test_data",): ("test data source", DataSource)}
+          ("budget",): ("budget", Budget), ("test_data",): ("test data source", DataSource),
+          ("data", "licence"): ("licence", DataLicence), ("test_data", "licence"): ("licence", DataLicence)}
 
 
 def _show(value: Any) -> str:
@@ -228,9 +247,11 @@ def format_error(err: ValidationError, origin: str) -> str:
 def trusted_spec(data: dict[str, Any]) -> TaskSpec:
     """The typed spec from a dump of one that was validated when the run started (the graph's state holds the
     dump: checkpoints keep plain data). Nothing is checked again: no custom metric import, no disk."""
-    parts = {"data": [DataSource.model_construct(**s) for s in data["data"]],
-             "test_data": None if data.get("test_data") is None else
-             [DataSource.model_construct(**s) for s in data["test_data"]],
+    def source(s: dict) -> DataSource:
+        lic = s.get("licence")
+        return DataSource.model_construct(**{**s, "licence": lic if lic is None else DataLicence.model_construct(**lic)})
+    parts = {"data": [source(s) for s in data["data"]],
+             "test_data": None if data.get("test_data") is None else [source(s) for s in data["test_data"]],
              "splits": Splits.model_construct(**data.get("splits", {})),
              "budget": Budget.model_construct(**data.get("budget", {}))}
     return TaskSpec.model_construct(**{**data, **parts})

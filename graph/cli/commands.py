@@ -135,6 +135,17 @@ def cmd_report(args) -> int:
     return 0
 
 
+def licence_limits(spec) -> list[str]:
+    """What a task's data licences forbid, in a few words each: what `trex tasks` shows beside a task."""
+    limits = []
+    for lic in spec.licences():
+        if not lic.training:
+            limits.append(f"test only: the terms of {lic.name} forbid training")
+        if not lic.commercial:
+            limits.append(f"non-commercial: {lic.name}")
+    return limits
+
+
 def cmd_tasks(args) -> int:
     from tools.data.task_catalog import needs_prepare, shipped_tasks
     from trex.spec import SpecError
@@ -146,6 +157,7 @@ def cmd_tasks(args) -> int:
         try:
             spec = load_spec(TASKS_DIR / f"{name}.yaml", check_data=not prepare)
             line = f"{spec.task_type:15s} {spec.metric.split(':')[-1]:20s} {spec.goal[:60]}"
+            line += "".join(f"  [{limit}]" for limit in licence_limits(spec))
         except SpecError as err:
             from trex.redact import redact
 

@@ -89,8 +89,17 @@ def source_path(spec: TaskSpec, source: DataSource) -> Path:
         raise DataError(str(err)) from None
 
 
+def refuse_training_forbidden(source: DataSource, where: str) -> None:
+    """Data whose terms forbid training never reaches a trial; the same file may still be the test set."""
+    refusal = source.licence.forbids_training(source.path) if source.licence else None
+    if refusal:
+        raise DataError(f"field '{where}.licence': {refusal}")
+
+
 def _source_records(spec: TaskSpec, i: int, source: DataSource, field: str = "data") -> list[dict]:
     where = f"{field}.{i}"
+    if field == "data":
+        refuse_training_forbidden(source, where)
     try:
         path = source_path(spec, source)
         rows = _read_rows(path)

@@ -2,6 +2,7 @@
 and the pictures all read, so the three never disagree. No formatting beyond short texts; no I/O."""
 from __future__ import annotations
 
+from trex.licence import DataLicence
 from trex.trial_config import extra_settings
 from trex.tree import ROOT, best_node, children
 
@@ -197,6 +198,17 @@ def run_status(state, finished: bool) -> str:
     return f"in progress / interrupted at round {state.round}"
 
 
+def licence_lines(task: dict) -> list[str]:
+    """The task data's licences, each with what it forbids: a tuned model's user must know what it carries."""
+    found = []
+    for source in [*(task.get("data") or []), *(task.get("test_data") or [])]:
+        lic = source.get("licence") if isinstance(source, dict) else None
+        lic = lic.model_dump() if hasattr(lic, "model_dump") else lic
+        if lic and lic not in found:
+            found.append(lic)
+    return [DataLicence(**lic).summary() + (f": {lic['terms']}" if lic.get("terms") else "") for lic in found]
+
+
 def report_view(state, accounting: dict, finished: bool = True) -> dict:
     """Everything the report shows, from the state (a trex.state.State) and the run's accounting."""
     task, tree = state.task if isinstance(state.task, dict) else {"name": str(state.task)}, state.tree
@@ -208,6 +220,7 @@ def report_view(state, accounting: dict, finished: bool = True) -> dict:
         "metric": task.get("metric", "?"), "higher_is_better": hib, "direction": "higher" if hib else "lower",
         "status": run_status(state, finished), "stop_reason": state.stop_reason or "n/a", "round": state.round,
         "data_sizes": (state.data or {}).get("sizes", {}), "final": final, "best_node": best,
+        "licences": licence_lines(task),
         "best_config": config_text(final["config"]) if final.get("config") else "",
         "bad_cases": tree.get(best or "", {}).get("bad_cases") or [], "outline": outline(tree, best or ""),
         "trials": trial_rows(tree), "plans": [(n["id"], (f"[{n['planner']}] " if n.get("planner") else "") + n.get("rationale", ""))

@@ -67,7 +67,8 @@ def _table(headers: list[str], rows: list[list[str]], classes: list[str] | None 
 def _header(v: dict) -> str:
     chips = [("metric", f"{v['metric']} ({v['direction']} is better)"), ("base model", v["base_model"]),
              ("status", v["status"]), ("stopped because", v["stop_reason"]), ("rounds run", f"{v['round']} + baseline"),
-             ("data", ", ".join(f"{k} {n}" for k, n in v["data_sizes"].items()) or "n/a")]
+             ("data", ", ".join(f"{k} {n}" for k, n in v["data_sizes"].items()) or "n/a"),
+             *[("data licence", line) for line in v.get("licences", [])]]
     return (f"<header><h1>TREX run report · {_e(v['task'])}</h1><p>{_e(v['goal'])}</p><div class=\"chips\">"
             + "".join(f'<span class="chip">{_e(k)}: <b>{_e(x)}</b></span>' for k, x in chips) + "</div></header>")
 

@@ -100,6 +100,7 @@ def render_markdown(v: dict, images: dict, problems: list[str] = ()) -> str:
              f"- base model: `{v['base_model']}`", f"- metric: {v['metric']} ({v['direction']} is better)",
              f"- rounds run: {v['round']} (+ baseline); stopped because: {v['stop_reason']}",
              f"- data: {v['data_sizes']}",
+             *[f"- data licence: {line}" for line in v.get("licences", [])],
              f"- trials: {a('trials_trained', 0)} trained, {a('trials_reused', 0)} reused from the cache, "
              f"{a('trials_failed', 0)} failed",
              f"- cost: wall time {a('wall_s'):.0f} s, training {a('train_s'):.0f} s, "
