@@ -1,4 +1,5 @@
-"""`python -m ftbench.loaders TASK [--source PATH] [--cache-dir DIR]`: prepare one FT-Bench task's data."""
+"""`python -m ftbench.loaders TASK [--from DIR] [--cache-dir DIR]`: prepare one FT-Bench task's data, from a local
+copy of the public source (a clone or download, in its own layout: no network) or, without --from, fetched online."""
 from __future__ import annotations
 
 import argparse
@@ -11,7 +12,8 @@ from ftbench.loaders import TASKS, LoaderError, prepare
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ftbench.loaders", description=__doc__)
     parser.add_argument("task", choices=sorted(TASKS) + ["all"])
-    parser.add_argument("--source", help="local copy of the public data, in its own layout")
+    parser.add_argument("--from", "--source", dest="source", metavar="DIR",
+                        help="local copy of the public data (a clone or download), in its own layout; no network")
     parser.add_argument("--cache-dir", help="default: $TREX_CACHE_DIR or ~/.cache/trex")
     args = parser.parse_args(argv)
     tasks = sorted(TASKS) if args.task == "all" else [args.task]

@@ -14,8 +14,8 @@ RAW = "https://raw.githubusercontent.com"
 
 # wyim/aci-bench at the commit HELM's ACIBenchScenario pins (train_full + the three challenge test sets).
 ACI_REPO, ACI_COMMIT = "wyim/aci-bench", "e75b383172195414a7a68843ec4876e83e5409f7"
-ACI_TRAIN = ["data/challenge_data_json/train_full.json"]
-ACI_OPTIONAL_TRAIN = ["data/challenge_data_json/valid_full.json"]  # name at this commit not confirmed
+# valid_full.json exists at this commit (the same blob as valid.json, checked on a mirror): its 20 encounters train.
+ACI_TRAIN = ["data/challenge_data_json/train_full.json", "data/challenge_data_json/valid_full.json"]
 ACI_TEST = ["data/challenge_data_json/clinicalnlp_taskB_test1_full.json",
             "data/challenge_data_json/clinicalnlp_taskC_test2_full.json",
             "data/challenge_data_json/clef_taskC_test3_full.json"]
@@ -43,23 +43,15 @@ def _read_any_json(path) -> list[dict]:
 def prepare_aci_bench(task: str, cache_dir, source=None, **kw) -> dict:
     raw = RawFiles(f"{RAW}/{ACI_REPO}/{ACI_COMMIT}", task_dir(cache_dir, task) / "raw", source)
 
-    def rows(rel: str, required: bool = True) -> list[dict]:
-        try:
-            path = raw.path(rel, required)
-        except LoaderError:
-            if required:
-                raise
-            return []
-        if path is None:
-            return []
-        data = read_json(path)["data"]
+    def rows(rel: str) -> list[dict]:
+        data = read_json(raw.path(rel))["data"]
         split = rel.rsplit("/", 1)[-1].removesuffix(".json")
         return [{"id": f"{split}:{r.get('file', i)}", "input": r["src"].strip(), "output": r["tgt"].strip()}
                 for i, r in enumerate(data)]
-    train = [r for rel in ACI_TRAIN for r in rows(rel)] + [r for rel in ACI_OPTIONAL_TRAIN for r in rows(rel, False)]
+    train = [r for rel in ACI_TRAIN for r in rows(rel)]
     test = [r for rel in ACI_TEST for r in rows(rel)]
     return finalize(task, train, test, cache_dir, sources={"github": ACI_REPO, "commit": ACI_COMMIT,
-                                                           "train": ACI_TRAIN + ACI_OPTIONAL_TRAIN, "test": ACI_TEST}, **kw)
+                                                           "train": ACI_TRAIN, "test": ACI_TEST}, **kw)
 
 
 def csbench_prompt(r: dict) -> str:
