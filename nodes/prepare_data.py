@@ -18,6 +18,7 @@ def prepare_data(state: State, runtime: Runtime[Context]) -> dict:
         return {}
     spec = state.spec
     data = prepare_splits(spec, Path(state.run_dir) / "data")
-    log_event(state.run_dir, "data_prepared", sizes=data["sizes"], labels=data["labels"])
-    emit("data_prepared", sizes=data["sizes"], labels=len(data["labels"]))
+    # shapes: what each source was read as ("data.0: detected chat messages (412 rows)"), for the log and progress.
+    log_event(state.run_dir, "data_prepared", sizes=data["sizes"], labels=data["labels"], shapes=data["shapes"])
+    emit("data_prepared", sizes=data["sizes"], labels=len(data["labels"]), shapes=data["shapes"])
     return {"data": data}

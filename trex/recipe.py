@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from trex.data_format import DataFormat
 from trex.licence import DataLicence
 
 
@@ -33,6 +34,7 @@ class ExtraSource(_Strict):
     split: str = "train"
     input_field: str = "input"
     output_field: str = "output"
+    format: DataFormat = Field("auto", description="The rows' shape, as a task's data source's `format`.")
     weight: float = Field(1.0, gt=0, description="Share of the mix relative to the task's train split (1.0).")
     licence: DataLicence | None = Field(None, description="The source's terms; one that forbids training is refused.")
 
@@ -115,7 +117,11 @@ def parse_recipe(data: Recipe | dict | None) -> Recipe:
 
 def recipe_hash(recipe: Recipe | dict, train_digest: str) -> str:
     """sha256 of the canonical recipe JSON (defaults included, so {} == Recipe()) and the input data digest."""
-    # A source's licence does not change the rows it gives, so it is not part of the hash (old keys stay valid).
+    # A source's licence does not change the rows it gives, so it is not part of the hash; nor is the default
+    # format (auto reads input/output columns as before): keys made before these fields existed stay valid.
     dump = parse_recipe(recipe).model_dump(mode="json", exclude={"extra_sources": {"__all__": {"licence"}}})
+    for source in dump.get("extra_sources", []):
+        if source.get("format") == "auto":
+            del source["format"]
     canonical = json.dumps(dump, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(f"v{RECIPE_VERSION}\n{canonical}\n{train_digest}".encode()).hexdigest()

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
+from trex.data_format import DataFormat
 from trex.licence import DataLicence
 from trex.metrics import METRICS, resolve_metric
 from trex.recipe import parse_recipe
@@ -37,14 +39,24 @@ class _Strict(BaseModel):
 
 
 class DataSource(_Strict):
-    path: str = Field(description="Local JSONL or CSV file, relative to the spec file.")
+    path: str | None = Field(None, description="Local JSONL or CSV file, relative to the spec file (or give hf_id).")
     input_field: str = Field("input", min_length=1)
     output_field: str = Field("output", min_length=1)
+    format: DataFormat = Field("auto", description="The rows' shape (trex/data_format.py); auto tells it from "
+                               "their keys. Naming input_field/output_field means input_output.")
+    hf_id: str | None = Field(None, min_length=1, description="A Hugging Face Hub dataset id, read instead of "
+                              "a path (downloaded once, cached under the TREX cache dir).")
+    hf_config: str | None = Field(None, min_length=1)
+    split: str = Field("train", min_length=1, description="The Hub dataset's split.")
     licence: DataLicence | None = Field(None, description="The data's licence and terms; a source whose terms "
                                         "forbid training is refused under `data` (allowed under `test_data`).")
 
     @model_validator(mode="after")
     def _two_columns(self) -> "DataSource":
+        if self.path is None and self.hf_id is None:  # reported as the missing path (_message)
+            raise PydanticCustomError("path_missing", "required field is missing")
+        if self.path is not None and self.hf_id is not None:
+            raise ValueError("give exactly one of 'path' or 'hf_id'")
         if self.input_field == self.output_field:
             raise ValueError(f"input_field and output_field are the same column {self.input_field!r}")
         return self
@@ -197,6 +209,8 @@ class TaskSpec(_Strict):
         # ~ and $VARS expand ($TREX_CACHE_DIR to its default when unset), so a spec can name data
         # that a loader wrote into the cache.
         env = {"TREX_CACHE_DIR": str(Path.home() / ".cache" / "trex"), **os.environ}
+        if source.path is None:
+            raise ValueError(f"data source {source.hf_id!r} is a Hugging Face dataset, not a file")
         p = Path(os.path.expanduser(string.Template(source.path).safe_substitute(env)))
         return p if p.is_absolute() else Path(self.base_dir or ".") / p
 
@@ -235,6 +249,8 @@ def _message(e: dict) -> str:
         return f"field '{where}': unknown field{hint} (a {what} has: {', '.join(known)})"
     if kind == "missing":
         return f"field '{where}': required field is missing"
+    if kind == "path_missing":  # a data source with neither path nor hf_id
+        return f"field '{where}.path': required field is missing"
     if kind in ("value_error", "assertion_error"):
         return f"field '{where or '(top level)'}': {msg}"
     return f"field '{where or '(top level)'}': {msg} (got {_show(e.get('input'))})"

@@ -14,6 +14,8 @@ import random
 from pathlib import Path
 
 from trex.spec import DataSource, SpecError, TaskSpec
+from tools.data.data_shapes import OTHER_SHAPES, ShapeError, convert, resolve_shape, shape_line
+from tools.data.hub_datasets import HubDataError, load_hub_rows
 from tools.data.safe_paths import UnsafePathError, allowed_roots, resolve_within, still_safe
 
 
@@ -91,28 +93,56 @@ def source_path(spec: TaskSpec, source: DataSource) -> Path:
 
 def refuse_training_forbidden(source: DataSource, where: str) -> None:
     """Data whose terms forbid training never reaches a trial; the same file may still be the test set."""
-    refusal = source.licence.forbids_training(source.path) if source.licence else None
+    refusal = source.licence.forbids_training(source.path or source.hf_id) if source.licence else None
     if refusal:
         raise DataError(f"field '{where}.licence': {refusal}")
 
 
-def _source_records(spec: TaskSpec, i: int, source: DataSource, field: str = "data") -> list[dict]:
+def _source_rows(spec: TaskSpec, source: DataSource, where: str) -> tuple[list[dict], str, str]:
+    """A source's raw rows, what they are called in messages, and the spec field that names them."""
+    if source.hf_id is not None:
+        try:
+            return load_hub_rows(source.hf_id, source.hf_config, source.split), f"hf:{source.hf_id}", "hf_id"
+        except HubDataError as err:
+            raise DataError(f"field '{where}.hf_id': {err}") from None
+    try:
+        path = source_path(spec, source)
+        return _read_rows(path), str(path), "path"
+    except DataError as err:
+        raise DataError(f"field '{where}.path': {err}") from None
+
+
+def _source_records(spec: TaskSpec, i: int, source: DataSource, field: str = "data",
+                    notes: list[str] | None = None) -> list[dict]:
+    """A source's rows as flat records (tools/data/data_shapes.py); notes gets the shape that was read."""
     where = f"{field}.{i}"
     if field == "data":
         refuse_training_forbidden(source, where)
-    try:
-        path = source_path(spec, source)
-        rows = _read_rows(path)
-    except DataError as err:
-        raise DataError(f"field '{where}.path': {err}") from None
+    rows, path, origin = _source_rows(spec, source, where)
     if not rows:
-        raise DataError(f"field '{where}.path': {path} holds no rows: the dataset is empty")
+        raise DataError(f"field '{where}.{origin}': {path} holds no rows: the dataset is empty")
+    try:
+        shape = resolve_shape(rows, source.format, source.input_field, source.output_field, f"field '{where}.format'", path)
+        records = None if shape == "input_output" else convert(rows, shape, f"field '{where}.{origin}': {path}")
+    except ShapeError as err:
+        raise DataError(str(err)) from None
+    if notes is not None:
+        notes.append(shape_line(where, shape, len(rows), source.format))
+    if records is not None:
+        blank = [n for n, r in enumerate(records, 1) if not r["output"].strip()]
+        if spec.task_type == "classification" and blank:
+            raise DataError(f"field '{where}.{origin}': {len(blank)} rows of {path} have an empty answer: a "
+                            f"classification example needs its label (first: row {blank[0]})")
+        return records
+    # Input/output columns: the checks (and messages) from before other shapes were read.
+    guessed = source.format == "auto" and (source.input_field, source.output_field) == ("input", "output")
     columns = sorted({str(k) for r in rows[:100] for k in r})
     for key in ("input_field", "output_field"):
         col = getattr(source, key)
         lacking = [n for n, r in enumerate(rows, 1) if r.get(col) is None]
         if len(lacking) == len(rows):
-            raise DataError(f"field '{where}.{key}': missing column {col!r} in {path} (has: {', '.join(columns)})")
+            raise DataError(f"field '{where}.{key}': missing column {col!r} in {path} (has: {', '.join(columns)})"
+                            + (f"; {OTHER_SHAPES}" if guessed else ""))
         if lacking:
             raise DataError(f"field '{where}.{key}': column {col!r} is missing or null in {len(lacking)} of "
                             f"{len(rows)} rows of {path} (first: row {lacking[0]})")
@@ -124,9 +154,9 @@ def _source_records(spec: TaskSpec, i: int, source: DataSource, field: str = "da
     return [{"input": _text(r[source.input_field]), "output": _text(r[source.output_field])} for r in rows]
 
 
-def load_records(spec: TaskSpec) -> list[dict]:
-    """All examples of all sources as {"input", "output"} records."""
-    return [r for i, source in enumerate(spec.data) for r in _source_records(spec, i, source)]
+def load_records(spec: TaskSpec, notes: list[str] | None = None) -> list[dict]:
+    """All examples of all sources as {"input", "output"} records (plus "messages" for a chat)."""
+    return [r for i, source in enumerate(spec.data) for r in _source_records(spec, i, source, notes=notes)]
 
 
 def split_records(records: list[dict], val_fraction: float, test_fraction: float, seed: int):
@@ -168,14 +198,15 @@ def task_labels(spec: TaskSpec, records: list[dict]) -> list[str]:
     return labels
 
 
-def check_data(spec: TaskSpec) -> tuple[list[dict], list[dict], list[dict], list[str]]:
-    """Read and check the task's data; (train, val, test, labels). Raises DataError naming the field."""
-    records = load_records(spec)
+def check_data(spec: TaskSpec, notes: list[str] | None = None) -> tuple[list[dict], list[dict], list[dict], list[str]]:
+    """Read and check the task's data; (train, val, test, labels). Raises DataError naming the field.
+    notes: gets one line per source saying the shape read ("data.0: detected chat messages (412 rows)")."""
+    records = load_records(spec, notes)
     if not spec.test_data:
         train, val, test = split_records(records, spec.splits.val_fraction, spec.splits.test_fraction, spec.splits.seed)
         return train, val, test, task_labels(spec, records)
     # A fixed test set (e.g. a benchmark's official file): used as given; the data minus its inputs is split.
-    test = [r for i, source in enumerate(spec.test_data) for r in _source_records(spec, i, source, "test_data")]
+    test = [r for i, source in enumerate(spec.test_data) for r in _source_records(spec, i, source, "test_data", notes)]
     held = {r["input"].strip().lower() for r in test}
     kept = [r for r in records if r["input"].strip().lower() not in held]
     if not kept:
@@ -194,10 +225,13 @@ def file_digest(path: str | Path) -> str:
 
 
 def prepare_splits(spec: TaskSpec, out_dir: Path) -> dict:
-    """Write train/val/test JSONL files once per run; return their paths and the label set."""
-    train, val, test, labels = check_data(spec)  # everything is checked before a file is written
+    """Write train/val/test JSONL files once per run; return their paths, the label set, the split sizes and
+    the shape each source was read as."""
+    notes: list[str] = []
+    train, val, test, labels = check_data(spec, notes)  # everything is checked before a file is written
     paths = {}
     for name, part in (("train", train), ("val", val), ("test", test)):
         paths[name] = str(out_dir / f"{name}.jsonl")
         write_jsonl(Path(paths[name]), part)
-    return {"paths": paths, "labels": labels, "sizes": {"train": len(train), "val": len(val), "test": len(test)}}
+    return {"paths": paths, "labels": labels, "sizes": {"train": len(train), "val": len(val), "test": len(test)},
+            "shapes": notes}

@@ -13,7 +13,9 @@ from typing import Any, Callable
 
 from trex.recipe import RECIPE_VERSION, ExtraSource, Recipe, Synthesis, parse_recipe, recipe_hash
 from tools.data import recipe_ops as ops  # called as ops.<name> so tests can swap an operator
+from tools.data.data_shapes import OTHER_SHAPES, ShapeError, convert, resolve_shape
 from tools.data.datasets import DataError, _read_rows, file_digest
+from tools.data.hub_datasets import HubDataError, load_hub_rows
 
 
 def read_table(path: Path) -> list[dict]:
@@ -27,35 +29,44 @@ def read_table(path: Path) -> list[dict]:
 
 
 def _load_hf(hf_id: str, config: str | None, split: str) -> list[dict]:
-    """Only imported and called when a recipe names an hf_id: most runs never touch the network or `datasets`."""
+    """Only called when a recipe names an hf_id: most runs never touch the network or `datasets`."""
     try:
-        from datasets import load_dataset
-    except ImportError:
-        raise DataError(f"recipe source {hf_id!r} needs the 'datasets' package (pip install datasets)") from None
-    return list(load_dataset(hf_id, config, split=split))
+        return load_hub_rows(hf_id, config, split)
+    except HubDataError as err:
+        raise DataError(f"recipe source: {err}") from None
 
 
 def load_source(source: ExtraSource, base_dir: str = "") -> list[dict]:
-    """An extra source's rows mapped to {"input", "output"} records."""
+    """An extra source's rows mapped to flat records, whatever their shape (tools/data/data_shapes.py)."""
     if source.hf_id:
         rows = _load_hf(source.hf_id, source.hf_config, source.split)
     else:
         p = Path(source.path)
         rows = read_table(p if p.is_absolute() else Path(base_dir or ".") / p)
+    try:
+        shape = resolve_shape(rows, source.format, source.input_field, source.output_field, source.name, source.name)
+        if shape != "input_output":
+            return convert(rows, shape, source.name)
+    except ShapeError as err:
+        raise DataError(str(err)) from None
+    guessed = source.format == "auto" and (source.input_field, source.output_field) == ("input", "output")
     for field in (source.input_field, source.output_field):
         if rows and field not in rows[0]:
-            raise DataError(f"{source.name}: missing column {field!r} (has: {', '.join(map(str, rows[0]))})")
+            raise DataError(f"{source.name}: missing column {field!r} (has: {', '.join(map(str, rows[0]))})"
+                            + (f"; {OTHER_SHAPES}" if guessed else ""))
     text = lambda v: "" if v is None else str(v)  # noqa: E731  (None would otherwise become "None")
     return [{"input": text(r[source.input_field]), "output": text(r[source.output_field])} for r in rows]
 
 
 def _records(rows: list, where: str) -> list[dict]:
-    """Fresh {"input", "output"} dicts: operators track records by identity, and extra keys are not kept."""
+    """Fresh {"input", "output"} dicts (plus a chat's "messages"): operators track records by identity, and
+    other keys are not kept."""
     out = []
     for r in rows:
         if not isinstance(r, dict) or not isinstance(r.get("input"), str) or not isinstance(r.get("output"), str):
             raise DataError(f"{where}: expected {{'input': str, 'output': str}} records, got {str(r)[:80]}")
-        out.append({"input": r["input"], "output": r["output"]})
+        out.append({"input": r["input"], "output": r["output"]}
+                   | ({"messages": r["messages"]} if isinstance(r.get("messages"), list) else {}))
     return out
 
 

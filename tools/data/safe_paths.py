@@ -113,6 +113,9 @@ def resolve_spec_paths(spec, roots: list[Path], spec_dir: str | None) -> tuple[d
         given = getattr(spec, field) or []
         sources = []
         for i, source in enumerate(given):
+            if source.path is None:  # a Hugging Face dataset: no file to check
+                sources.append(source)
+                continue
             try:
                 real = resolve_within(moved.data_path(source), None, roots)
                 sources.append(source.model_copy(update={"path": str(real)}))

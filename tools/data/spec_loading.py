@@ -48,7 +48,7 @@ def parse_spec(data: Any, origin: str = "(input)", base_dir: str | None = None, 
     spec = spec.model_copy(update=update)  # what was checked is what is read: real absolute paths
     if problems:
         raise SpecError(f"invalid task spec {origin}: " + "; ".join(problems))
-    every_file = [*spec.data, *(spec.test_data or [])]
+    every_file = [s for s in (*spec.data, *(spec.test_data or [])) if s.path is not None]
     if check_data and not (spec.loader and not all(spec.data_path(s).is_file() for s in every_file)):
         from tools.data.datasets import check_data as read_and_check
 

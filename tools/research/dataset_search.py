@@ -49,6 +49,8 @@ def task_datasets(spec: TaskSpec) -> list[dict]:
     """The task's own data files and its recipe's extra sources."""
     out = [_local(spec.data_path(src), "task data", "as provided by the task's owner",
                   input_field=src.input_field, output_field=src.output_field, task_type=spec.task_type)
+           if src.path is not None else
+           {"id": src.hf_id, "source": "task data (hugging face hub)", "size": None, "license": "", "fields": []}
            for src in spec.data]
     for extra in (spec.recipe or {}).get("extra_sources", []):
         if extra.get("hf_id"):

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from tools.run.progress_events import ProgressLog
 from tools.worker.model_loading import MAX_LEN
+from tools.worker.chat_encoding import encode_conversation
 from tools.worker.prompting import render_prompt
-
 
 
 class DivergedError(RuntimeError):
@@ -42,9 +42,17 @@ def collate(batch: list[tuple[list[int], list[int]]], pad_id: int):
     return ids, labels, mask
 
 
+def encode_record(tokenizer, record: dict, task: dict, template: str) -> tuple[list[int], list[int]]:
+    """A chat record (with "messages") learns its assistant turns; any other learns its output."""
+    labels = task.get("labels") or []
+    if record.get("messages"):
+        return encode_conversation(tokenizer, template, record["messages"], task["instruction"], labels)
+    return encode_example(tokenizer, render_prompt(tokenizer, template, task["instruction"], record["input"], labels),
+                          record["output"])
+
+
 def encode_split(tokenizer, records: list[dict], task: dict, template: str) -> list[tuple[list[int], list[int]]]:
-    return [encode_example(tokenizer, render_prompt(tokenizer, template, task["instruction"], r["input"],
-                                                    task.get("labels") or []), r["output"]) for r in records]
+    return [encode_record(tokenizer, r, task, template) for r in records]
 
 
 def answer_loss(model, ids, mask, labels):

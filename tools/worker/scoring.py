@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from tools.worker.chat_encoding import conversation_prompt
 from tools.worker.prompting import render_prompt
 from trex.metrics import LLM_JUDGE, METRICS, Metric, get_metric
 
@@ -100,8 +101,10 @@ def score_model(model, tokenizer, job: dict) -> dict:
     if job.get("max_examples"):
         records = records[: int(job["max_examples"])]
     labels = task.get("labels") or []
-    prompts = [render_prompt(tokenizer, cfg.get("template", "chat"), task["instruction"], r["input"], labels)
-               for r in records]
+    template = cfg.get("template", "chat")
+    # A chat is prompted with its turns up to the last assistant turn, whose content is the reference output.
+    prompts = [conversation_prompt(tokenizer, template, r["messages"], task["instruction"], labels) if r.get("messages")
+               else render_prompt(tokenizer, template, task["instruction"], r["input"], labels) for r in records]
     if task["task_type"] == "classification" and task.get("scoring", "choice") == "choice":
         preds = choose_labels(model, tokenizer, prompts, labels)
     else:
