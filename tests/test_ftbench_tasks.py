@@ -160,6 +160,16 @@ def test_training_rows_are_capped(tmp_path):
     assert len(rows) == 5 and out["dropped"]["over_cap"] and out["sizes"]["test"] == 20
 
 
+def test_a_capped_test_set_keeps_every_subset_and_still_keeps_its_rows_out_of_training(tmp_path):
+    full = prepare("csbench", tmp_path / "full", SAMPLES / "csbench")
+    capped = prepare("csbench", tmp_path / "capped", SAMPLES / "csbench", max_test=2)
+    rows = [json.loads(x) for x in Path(capped["test"]).read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 2 and len({r["subset"] for r in rows}) == 2 and capped["test_before_cap"] == 4
+    assert capped["sizes"]["train"] == full["sizes"]["train"]  # leaks were checked against all 4 test rows
+    again = prepare("csbench", tmp_path / "again", SAMPLES / "csbench", max_test=2)
+    assert Path(again["test"]).read_text() == Path(capped["test"]).read_text()  # seeded
+
+
 def test_holdout_is_deterministic(tmp_path):
     a = prepare("openfindata", tmp_path / "a", SAMPLES / "openfindata")
     b = prepare("openfindata", tmp_path / "b", SAMPLES / "openfindata")

@@ -40,9 +40,11 @@ def _loader(task: str) -> Callable[..., dict]:
 
 
 def prepare(task: str, cache_dir: str | Path | None = None, source: str | Path | None = None, *,
-            max_train: int = MAX_TRAIN, seed: int = 0) -> dict:
-    """Prepare one task; `source` is a local file or directory in the public dataset's raw format."""
-    return _loader(task)(task, cache_dir or default_cache_dir(), source, max_train=max_train, seed=seed)
+            max_train: int = MAX_TRAIN, max_test: int | None = None, seed: int = 0) -> dict:
+    """Prepare one task; `source` is a local file or directory in the public dataset's raw format; max_test caps
+    the hidden test split (every subset kept: CPU-sized runs)."""
+    return _loader(task)(task, cache_dir or default_cache_dir(), source, max_train=max_train, max_test=max_test,
+                         seed=seed)
 
 
 def is_prepared(task: str, cache_dir: str | Path | None = None) -> bool:

@@ -131,9 +131,29 @@ def _write_jsonl(path: Path, rows: Iterable[dict]) -> None:
     _atomic_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8"))
 
 
+def sample_test(test: list[dict], max_test: int, seed: int = 0) -> list[dict]:
+    """At most max_test test rows, taken in turn from each subset (LawBench task, CS-Bench domain/format) so every
+    subset stays scored; seeded, in the original order. A CPU-sized run needs a smaller hidden test set."""
+    if len(test) <= max_test:
+        return test
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, r in enumerate(test):
+        groups[str(r.get("subset", ""))].append(i)
+    rng = random.Random(seed)
+    queues = [rng.sample(ids, len(ids)) for _, ids in sorted(groups.items())]
+    keep: set[int] = set()
+    while len(keep) < max_test:
+        for q in queues:
+            if q and len(keep) < max_test:
+                keep.add(q.pop())
+    return [r for i, r in enumerate(test) if i in keep]
+
+
 def finalize(task: str, train: list[dict], test: list[dict], cache_dir: str | Path | None, *,
-             sources: dict, max_train: int = MAX_TRAIN, seed: int = 0) -> dict:
-    """Drop leaks and duplicates, cap the training rows, write the prepared files; return their summary."""
+             sources: dict, max_train: int = MAX_TRAIN, max_test: int | None = None, seed: int = 0) -> dict:
+    """Drop leaks and duplicates, cap the training (and, when asked, test) rows, write the prepared files; return
+    their summary. Leaks are checked against the whole test split, so a row left out of a capped test set still
+    never trains."""
     for where, rows in (("train", train), ("test", test)):
         bad = [r for r in rows if not isinstance(r.get("input"), str) or not isinstance(r.get("output"), str)]
         if bad:
@@ -157,11 +177,14 @@ def finalize(task: str, train: list[dict], test: list[dict], cache_dir: str | Pa
         kept = [r for i, r in enumerate(kept) if i in keep]
     if not kept:
         raise LoaderError(f"{task}: no training rows left after removing test leaks")
+    full_test = len(test)
+    if max_test is not None:
+        test = sample_test(test, max_test, seed)
     out = task_dir(cache_dir, task)
     _write_jsonl(out / "train.jsonl", kept)
     _write_jsonl(out / "test.jsonl", test)
     meta = {"task": task, "sources": sources, "sizes": {"train": len(kept), "test": len(test)},
             "dropped": {"test_leaks": leaked, "duplicates": dupes, "over_cap": capped},
-            "max_train": max_train, "seed": seed}
+            "max_train": max_train, "max_test": max_test, "test_before_cap": full_test, "seed": seed}
     _atomic_write(out / "meta.json", json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8"))
     return {"train": str(out / "train.jsonl"), "test": str(out / "test.jsonl"), **meta}
