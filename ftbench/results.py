@@ -50,6 +50,7 @@ def aggregate(records: list[dict]) -> list[dict]:
             row[name], row[name + "_sd"], _ = _mean_sd([r[name] for r in group])
         row["base_test"], _, _ = _mean_sd([r["base_test"] for r in group])
         row["tokens_trained"], _, _ = _mean_sd([r.get("tokens_trained") for r in group])
+        row["scored_by"] = None if task == "ALL" else next((r["scored_by"] for r in group if r.get("scored_by")), None)
         for name in ("n_trials", "n_trained", "n_cached", "n_replayed", "n_missing", "n_failed"):
             row[name] = sum(r[name] for r in group)
         rows.append(row)
@@ -108,7 +109,7 @@ def _f(x, sd=None) -> str:
 def write_csv(rows: list[dict], path: Path) -> None:
     fields = ["task", "policy", "runs", "best_val", "best_val_sd", "best_test", "best_test_sd", "base_test",
               "gain_test", "gain_test_sd", "gain_val", "gain_val_sd", "tokens_trained", "n_trials", "n_trained", "n_cached",
-              "n_replayed", "n_missing", "n_failed"]
+              "n_replayed", "n_missing", "n_failed", "scored_by"]
     with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
@@ -146,6 +147,9 @@ def render_markdown(rows: list[dict], meta: dict, plots: list[str]) -> str:
         for p, b in boot.items():
             ratio = (f"{b['ratio']:.3f} [{b['ratio_ci'][0]:.3f}, {b['ratio_ci'][1]:.3f}]" if "ratio" in b else "")
             lines.append(f"| {p} | {b['runs']} | {b['mean']:.3f} [{b['ci'][0]:.3f}, {b['ci'][1]:.3f}] | {ratio} |")
+    scorers = sorted({(r["task"], r.get("scored_by")) for r in rows if r.get("scored_by")})
+    if scorers:
+        lines += ["", "Scored by: " + "; ".join(f"{task}: {how}" for task, how in scorers) + "."]
     lines += [""] + [f"![{Path(p).stem}]({p})" for p in plots]
     return "\n".join(lines) + "\n"
 

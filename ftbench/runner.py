@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ftbench.baselines import BASELINES, DOCUMENTED_RECIPES, documented_recipe, random_search, run_trial, tpe_search
 from ftbench.replay import ReplayRunner
+from ftbench.scorers.implementations import scored_by
 from ftbench.space import max_train_for
 from ftbench.space import space as search_space
 from trex.context import POLICIES as TREX_POLICIES
@@ -132,6 +133,7 @@ def run_one(task: str, policy: str, seed: int, budget: int, out_dir: Path, ctx: 
     replayed = [t for t in trials if str(t.get("key", "")).startswith("replay:")]
     return {
         "task": spec.name, "policy": policy, "seed": seed, "budget": budget, "metric": spec.metric,
+        "scored_by": scored_by(spec.metric),  # the benchmark's own libraries, or a named approximation
         "higher_is_better": metric.higher_is_better, "reference": spec.reference_score,
         "base_val": base_val, "base_test": _test_score(spec, data, base_cfg, None, ctx, run_dir, runner),
         "best_val": best["score"] if best else None, "best_test": best_test,

@@ -98,6 +98,7 @@ def test_replay_runs_every_policy_at_equal_budget_and_writes_results(task_file, 
     assert all(float(row["n_trials"]) == 8 for row in rows if row["task"] == "tiny_intents")  # 2 seeds x 4
     md = (out / "results.md").read_text()
     assert "| tiny_intents | tpe |" in md and "4 trials" in md
+    assert "Scored by: tiny_intents: TREX built-in." in md and all(r["scored_by"] == "TREX built-in" for r in records)
     # P1 as an expectation: each policy's mean gain with a bootstrap interval, and TREX-UCT's ratio over it.
     summary = json.loads((out / "summary.json").read_text())["gain_test"]
     for policy, b in summary.items():

@@ -288,3 +288,31 @@ def test_every_task_metric_scores_a_perfect_prediction_as_best(prepared):
             continue  # their test references are scoring records or built-ins, checked above
         refs = [r["output"] for r in test]
         assert resolve_metric(metric_name).compute(refs, refs) == 1.0, task
+
+
+def test_each_score_names_the_implementation_that_produced_it(monkeypatch):
+    from ftbench.scorers import implementations, text
+
+    law, tomg = "ftbench.metrics:lawbench_score", "ftbench.metrics:tomg_accuracy"
+    assert implementations.scored_by("accuracy") == "TREX built-in"
+    exact_chem = implementations.scored_by(tomg)
+    assert exact_chem.startswith("RDKit ") if chem.rdkit() else "approximation" in exact_chem
+    monkeypatch.setattr(chem, "rdkit", lambda: None)
+    assert implementations.scored_by(tomg) == "SMILES-graph fallback (approximation: RDKit not installed)"
+    monkeypatch.setattr(text, "_jieba", lambda: None)
+    assert implementations.scored_by(law) == "ROUGE-L on characters (approximation: jieba not installed)"
+
+
+PAIRS = [("当事人对仲裁裁决不服的可以起诉", "当事人对本法规定的仲裁裁决不服的，可以向人民法院提起诉讼"),
+         ("", "答案是合同无效"), ("合同无效", "合同无效"), ("被告人犯盗窃罪", "被告人张某犯诈骗罪，判处有期徒刑")]
+
+
+def test_rouge_l_port_agrees_with_rouge_chinese_on_jieba_words(monkeypatch):
+    pytest.importorskip("jieba", reason="the ftbench extra (jieba) is not installed")
+    pytest.importorskip("rouge_chinese", reason="the ftbench extra (rouge-chinese) is not installed")
+    from ftbench.scorers import text
+
+    exact = [text.rouge_l(p, r) for p, r in PAIRS]  # rouge-chinese's own get_scores, as LawBench calls it
+    monkeypatch.setattr(text, "_rouge_chinese", lambda: None)
+    port = [text.rouge_l(p, r) for p, r in PAIRS]
+    assert port == pytest.approx(exact, abs=1e-6) and exact[2] == pytest.approx(1.0) and exact[1] == 0.0
