@@ -13,7 +13,7 @@ import random
 from pathlib import Path
 
 from ftbench.space import ORDERED, config_id, grid, make_config, space_size
-from trex.trial_config import DEFAULT_SPACE, SearchSpace
+from trex.search_space import DEFAULT_SPACE, SearchSpace
 from trex.metrics import get_metric
 from trex.results import TrialRunner
 

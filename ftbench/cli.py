@@ -30,7 +30,7 @@ def _context(args):
 
 def _runner(args):
     """The trial runner: a replay table's (--replay / --record) or TREX's own."""
-    from ftbench.replay import runner_for
+    from ftbench.replay_runner import runner_for
 
     if getattr(args, "replay", None) and getattr(args, "record", None):
         raise ValueError("give --replay TABLE (pure replay) or --record TABLE (replay what is there, train and add "
@@ -68,7 +68,8 @@ def cmd_export(args) -> int:
     from pathlib import Path
 
     from tools.data.task_catalog import resolve_task
-    from ftbench.replay import ReplayTable, export_cache
+    from ftbench.replay import ReplayTable
+    from ftbench.replay_runner import export_cache
     from tools.data.spec_loading import load_spec
     from tools.data.datasets import prepare_splits
 

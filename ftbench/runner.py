@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ftbench.baselines import BASELINES, DOCUMENTED_RECIPES, documented_recipe, random_search, run_trial, tpe_search
-from ftbench.replay import ReplayRunner
+from ftbench.replay_runner import ReplayRunner
 from ftbench.scorers.implementations import scored_by
 from ftbench.space import max_train_for
 from ftbench.space import space as search_space

@@ -1,7 +1,7 @@
 """The search spaces the benchmark's policies share: TREX's planner, random search and Optuna TPE all
 pick trial configurations from the same grid, so an equal trial budget is a fair comparison.
 
-* "full": the trial table's default space (trex.trial_config.DEFAULT_SPACE). TREX may also warm-start a
+* "full": the trial table's default space (trex.search_space.DEFAULT_SPACE). TREX may also warm-start a
   child from its parent's adapter, a move that only a tree search has.
 * "bench": a restricted grid whose every configuration is recorded in a replay table, so replayed
   comparisons never meet a missing trial (recording the whole of "full" is out of reach on a CPU).
@@ -15,7 +15,8 @@ from __future__ import annotations
 import itertools
 import json
 
-from trex.trial_config import DEFAULT_SPACE, FIELDS, SearchSpace
+from trex.search_space import DEFAULT_SPACE, SearchSpace
+from trex.trial_config import FIELDS
 
 SPACES: dict[str, SearchSpace] = {
     "full": DEFAULT_SPACE,

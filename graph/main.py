@@ -22,7 +22,7 @@ from nodes.write_report import write_report
 from tools.trials.runner import TrialRunner, default_runner
 from trex.context import Context
 from trex.state import State
-from trex.trial_config import DEFAULT_SPACE, SearchSpace
+from trex.search_space import DEFAULT_SPACE, SearchSpace
 
 
 def build_graph(checkpointer=None, runner: TrialRunner | None = None, space: SearchSpace | None = None):

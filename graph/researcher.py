@@ -15,7 +15,7 @@ from nodes.review_plan import review_plan
 from nodes.select_node import select_node
 from trex.context import Context
 from trex.state import ResearcherInput, ResearcherOutput, State
-from trex.trial_config import DEFAULT_SPACE, SearchSpace
+from trex.search_space import DEFAULT_SPACE, SearchSpace
 
 
 def build_researcher(space: SearchSpace = DEFAULT_SPACE):

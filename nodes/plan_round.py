@@ -13,7 +13,7 @@ from trex.state import Node, State
 from tools.planning.review import planning_tree, rejected_plans
 from trex.metrics import get_metric
 from tools.planning.planner import propose
-from trex.trial_config import DEFAULT_SPACE, SearchSpace
+from trex.search_space import DEFAULT_SPACE, SearchSpace
 
 
 def retrieved_insights(state: State, stored: list[dict] | None = None) -> list[str]:

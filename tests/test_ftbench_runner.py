@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 import tools.trials.trial_jobs
-from ftbench import replay
+from ftbench import replay, replay_runner
 from ftbench.baselines import DOCUMENTED_RECIPES, random_search, tpe_search
 from ftbench.results import normalised_gain
 from ftbench.runner import ALL_POLICIES, run_comparison
@@ -82,7 +82,7 @@ SEARCHES = tuple(p for p in ALL_POLICIES if p not in DOCUMENTED_RECIPES)  # the 
 
 
 def test_replay_runs_every_policy_at_equal_budget_and_writes_results(task_file, tmp_path, bench_ctx, monkeypatch):
-    runner = replay.runner_for(hand_made_table(task_file, tmp_path, bench_ctx))
+    runner = replay_runner.runner_for(hand_made_table(task_file, tmp_path, bench_ctx))
     no_training(monkeypatch)
     no_insight_store(monkeypatch)
     out = tmp_path / "out"
@@ -115,7 +115,7 @@ def test_a_config_missing_from_the_table_fails_clearly(task_file, tmp_path, benc
     table.write_text("".join(line + "\n" for line in open(full).read().splitlines()[:3]))  # base + 2 configs
     no_training(monkeypatch)
     [rec] = run_comparison([str(task_file)], ["random"], [0], 4, tmp_path / "out", bench_ctx, space="bench",
-                           log=lambda *_: None, runner=replay.runner_for(str(table)))
+                           log=lambda *_: None, runner=replay_runner.runner_for(str(table)))
     assert rec["n_trials"] == 4 and rec["n_missing"] >= 1 and rec["n_trained"] == 0
     failures = [json.loads(line) for line in open(tmp_path / "out" / "runs.jsonl")]
     assert failures[0]["n_missing"] == rec["n_missing"]
@@ -129,7 +129,7 @@ def test_the_runner_refuses_a_replay_table_with_a_missing_test_score(task_file, 
     no_training(monkeypatch)
     with pytest.raises(ValueError, match=r"without a test score \(tiny_intents: 1\).*--with-test"):
         run_comparison([str(task_file)], ["random"], [0], 4, tmp_path / "out", bench_ctx, space="bench",
-                       log=lambda *_: None, runner=replay.runner_for(str(table)))
+                       log=lambda *_: None, runner=replay_runner.runner_for(str(table)))
 
 
 def test_record_mode_fills_a_missing_test_score_by_training_again(task_file, tmp_path, context, monkeypatch):
@@ -140,7 +140,7 @@ def test_record_mode_fills_a_missing_test_score_by_training_again(task_file, tmp
     no_insight_store(monkeypatch)
     table_path = str(tmp_path / "rec.jsonl")
     [rec] = run_comparison([str(task_file)], ["random"], [0], 2, tmp_path / "a", context, space="bench",
-                           log=lambda *_: None, runner=replay.runner_for(table_path, "record"))
+                           log=lambda *_: None, runner=replay_runner.runner_for(table_path, "record"))
     assert replay.ReplayTable(table_path).holes() == {}  # record mode scores every trained trial on test
     winner = {k: v for k, v in rec["best_config"].items() if k != "seed"}
     loser = next(c for c in rec["configs"] if c != winner)
@@ -155,14 +155,14 @@ def test_record_mode_fills_a_missing_test_score_by_training_again(task_file, tmp
     fresh = replace(context, cache_dir=str(tmp_path / "empty-cache"))
     Path(fresh.cache_dir).mkdir()
     os.symlink(Path(context.cache_dir) / "models", Path(fresh.cache_dir) / "models")
-    runner = replay.ReplayRunner(table)
+    runner = replay_runner.ReplayRunner(table)
     cfg = {**loser, "id": "t1", "seed": 0}
     trained = runner.train(spec, data, cfg, fresh)
     assert trained.cached and trained.key.startswith(replay.PREFIX)  # replayed: no adapter on disk
     test = runner.score(spec, data, cfg, trained.adapter, trained.key, "test", fresh, tmp_path / "job", None)
     assert test.ok and table.holes() == {}
     no_training(monkeypatch)
-    again = replay.ReplayRunner(replay.open_table(table_path, "replay")).score(
+    again = replay_runner.ReplayRunner(replay.open_table(table_path, "replay")).score(
         spec, data, cfg, trained.adapter, trained.key, "test", fresh, tmp_path / "job2", None)
     assert again.ok and again.score == test.score
 
@@ -232,11 +232,11 @@ def test_record_then_replay_gives_identical_results_without_training(task_file, 
     no_insight_store(monkeypatch)
     kw = {"space": "bench", "insights": "shared", "log": lambda *_: None}
     recorded = run_comparison([str(task_file)], ["uct_global", "tpe"], [0], 2, tmp_path / "a", context, **kw,
-                              runner=replay.runner_for(table_path, "record"))
+                              runner=replay_runner.runner_for(table_path, "record"))
     assert sum(r["n_trained"] for r in recorded) >= 2  # real training happened while recording
     no_training(monkeypatch)
     replayed = run_comparison([str(task_file)], ["uct_global", "tpe"], [0], 2, tmp_path / "b", context, **kw,
-                              runner=replay.runner_for(table_path, "replay"))
+                              runner=replay_runner.runner_for(table_path, "replay"))
     same = ("scores", "trace", "best_val", "best_test", "base_val", "base_test", "best_config")
     for r, p in zip(recorded, replayed):
         assert {k: r[k] for k in same} == {k: p[k] for k in same}
@@ -244,7 +244,7 @@ def test_record_then_replay_gives_identical_results_without_training(task_file, 
     # The trial cache those trainings went through exports into a table with the same entries.
     spec = load_spec(task_file)
     exported = replay.ReplayTable(tmp_path / "exported.jsonl", "record")
-    replay.export_cache(spec, prepare_splits(spec, tmp_path / "exp"), context, exported)
+    replay_runner.export_cache(spec, prepare_splits(spec, tmp_path / "exp"), context, exported)
     recorded_table = replay.ReplayTable(table_path)
     trained = {k: e for k, e in recorded_table.entries.items() if e["train"]}
     assert trained and set(trained) <= set(exported.entries)
@@ -280,7 +280,7 @@ def test_a_second_run_with_the_first_runs_store_starts_from_its_best(task_file, 
     run's best configuration is stored as a lesson; the second run's first round starts from it."""
     from ftbench.results import reuse_report
 
-    runner = replay.runner_for(hand_made_table(task_file, tmp_path, bench_ctx))
+    runner = replay_runner.runner_for(hand_made_table(task_file, tmp_path, bench_ctx))
     no_training(monkeypatch)
     store = str(tmp_path / "store-{task}")
     first = run_comparison([str(task_file)], ["uct_global"], [0], 4, tmp_path / "first", bench_ctx, space="bench",
@@ -304,7 +304,7 @@ def test_the_shipped_offline_table_still_replays_the_published_results(tmp_path,
     no_training(monkeypatch)
     no_insight_store(monkeypatch)
     records = run_comparison(["bank_intents"], ["uct_global", "random"], [0], 6, tmp_path / "out", bench_ctx,
-                             space="bench", log=lambda *_: None, runner=replay.runner_for(str(table)))
+                             space="bench", log=lambda *_: None, runner=replay_runner.runner_for(str(table)))
     got = {r["policy"]: r for r in records}
     assert all(r["n_missing"] == 0 and r["n_replayed"] == 6 for r in records)
     assert got["uct_global"]["best_val"] == pytest.approx(0.8333, abs=1e-4)

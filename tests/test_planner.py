@@ -97,7 +97,7 @@ def test_a_prior_from_an_earlier_run_is_snapped_to_the_grid_and_anchors_the_firs
 
 def test_a_spec_declared_space_holds_every_trial_the_planner_makes():
     """Pins, lists and ranges from a task spec's search_space: no diagnosis or prior moves a trial out of them."""
-    from trex.trial_config import DEFAULT_SPACE
+    from trex.search_space import DEFAULT_SPACE
 
     space = DEFAULT_SPACE.narrowed({"lora_r": 16, "lr": {"max": 1e-3}, "template": ["plain"], "warm_start": False})
     tree = root_only()

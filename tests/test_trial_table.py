@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from trex.trial_config import DEFAULT_SPACE, FIELDS, IDENTITY, SearchSpace, key_view, value
+from trex.search_space import DEFAULT_SPACE, SearchSpace
+from trex.trial_config import FIELDS, IDENTITY, key_view, value
 from trex.tree import ROOT
 
 DROPOUT = FIELDS["lora_dropout"]

@@ -21,7 +21,7 @@ from trex.licence import DataLicence
 from trex.metrics import METRICS, resolve_metric
 from trex.recipe import parse_recipe
 from trex.redact import redact
-from trex.trial_config import declared_grid
+from trex.search_space import declared_grid
 
 
 class SpecError(ValueError):

@@ -22,7 +22,8 @@ from trex.tree import ROOT, children, describe, evaluated, path_to, siblings
 from tools.llm.prompts import PLAN_SYSTEM, PLAN_USER
 from tools.planning.config_bounds import check_config
 from tools.planning.planner import best_trial_config, default_config, observed_effects, trial_key
-from trex.trial_config import DEFAULT_SPACE, FIELDS, PROPOSABLE, SearchSpace, bounds_text, extra_settings
+from trex.search_space import DEFAULT_SPACE, SearchSpace
+from trex.trial_config import FIELDS, PROPOSABLE, bounds_text, extra_settings
 
 MAX_PATH, MAX_TRIED, MAX_BAD_CASES, MAX_INSIGHTS, MAX_FEEDBACK, MAX_EFFECTS, MAX_KEY = 8, 12, 5, 6, 5, 6, 3
 MAX_TAKEAWAYS, MAX_PRIORS = 4, 3  # research brief lines and earlier runs' winning configs shown

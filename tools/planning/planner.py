@@ -7,7 +7,8 @@ import json
 import random
 
 from trex.state import Node, TrialConfig
-from trex.trial_config import DEFAULT_SPACE, FIELDS, IDENTITY, SearchSpace, value
+from trex.search_space import DEFAULT_SPACE, SearchSpace
+from trex.trial_config import FIELDS, IDENTITY, value
 from trex.tree import ROOT
 
 # Which moves a diagnosis argues for: (dimension, direction) -> prior weight.
