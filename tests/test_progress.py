@@ -70,6 +70,8 @@ def test_renderer_handles_failures_and_odd_text(capsys):
              ("custom", {"kind": "train_end", "node": "n1", "trial": "t0", "status": "failed", "failure": "diverged",
                          "error": "loss became nan [/red] [bold"}),
              ("custom", {"kind": "job_phase", "phase": "loading model"}),
+             ("custom", {"kind": "data_prepared", "sizes": {"train": 40, "val": 8},
+                         "shapes": ["data.0: detected chat messages (48 rows) [bold"]}),
              ("custom", {"kind": "train_loss", "node": "zz", "trial": "t9", "step": 1, "steps": 1, "loss": 1.0}),
              ("custom", {"kind": "something_new"}),
              ("custom", {"kind": "train_loss", "node": "n1", "trial": "t0"}),  # a shape this view does not know
@@ -81,6 +83,7 @@ def test_renderer_handles_failures_and_odd_text(capsys):
         assert "t0 failed (diverged): loss became nan [/red] [bold" in text
         assert "round 1 (n1) result: every trial failed" in text
         assert "spent 1 h 02 min wall · 0.5000 GPU-h · LLM $0.12" in text
+        assert "data: train 40, val 8 examples" in text and "data.0: detected chat messages (48 rows) [bold" in text
 
 
 def test_events_are_a_no_op_outside_a_graph_run(tmp_path):

@@ -141,7 +141,9 @@ class ProgressView:
             self.activity = "preparing data"
         elif kind == "data_prepared":
             sizes = ev.get("sizes") or {}
-            return "data: " + ", ".join(f"{k} {v}" for k, v in sizes.items()) + " examples"
+            shapes = [escape(str(line)) for line in ev.get("shapes") or []]  # what each source was read as
+            return ("data: " + ", ".join(f"{k} {v}" for k, v in sizes.items()) + " examples"
+                    + "".join(f"\n  {line}" for line in shapes))
         elif kind == "train_start" and trial:
             trial.status, self.activity = "starting", f"training {trial.id}"
             return f"  {trial.id} training: {escape(describe(ev.get('config') or trial.cfg))}"
