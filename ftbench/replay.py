@@ -134,7 +134,7 @@ class ReplayTable:
         from tools.trials.trial_jobs import eval_key
 
         train_key, max_eval = result["key"], ctx.max_eval_examples
-        val = TrialCache(ctx.cache_dir).get(eval_key(spec, data, cfg, train_key, "val", max_eval))
+        val = TrialCache(ctx.cache_dir).get(eval_key(spec, data, cfg, train_key, "val", max_eval, ctx.device))
         key = trial_key(task_key(spec, data), cfg, self._init_key(init))
         if self.entries.get(key, {}).get("train"):  # another seed of this config is recorded: keep that one
             self.by_train_key[train_key] = key

@@ -89,11 +89,11 @@ def export_cache(spec, data: dict, ctx, table: ReplayTable) -> int:
             train_path, _ = training_data(spec, data, cfg, ctx)
         except (ValueError, OSError):
             return False
-        if train_key(spec, data, cfg, init_key, train_path) != key:  # trained on another task's data
+        if train_key(spec, data, cfg, init_key, train_path, ctx.device, ctx.backend) != key:  # trained on another task's data
             return False
         init = (init_adapter, init_key) if init_key else None
         table.record_training(spec, data, cfg, init, {**cache.get(key), "key": key}, ctx)
-        test = cache.get(eval_key(spec, data, cfg, key, "test", None))
+        test = cache.get(eval_key(spec, data, cfg, key, "test", None, ctx.device))
         if test:
             table.record_score(spec, data, cfg, key, "test", None, test)
         return True
@@ -102,7 +102,7 @@ def export_cache(spec, data: dict, ctx, table: ReplayTable) -> int:
         add(key)
     base = {"id": "base", "epochs": 0, "template": "chat"}
     for split, n in (("val", ctx.max_eval_examples), ("test", None)):
-        hit = cache.get(eval_key(spec, data, base, "base", split, n))
+        hit = cache.get(eval_key(spec, data, base, "base", split, n, ctx.device))
         if hit:
             table.record_score(spec, data, base, "base", split, n, hit)
     return len(table.entries) - before

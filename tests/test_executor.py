@@ -38,6 +38,31 @@ def test_an_identical_trial_comes_from_the_cache_without_a_training_process(prep
     assert trial_jobs.train_key(spec, data, BASE_CFG, init_key="parent") != first["key"]
 
 
+def test_the_trial_key_names_where_the_trial_runs(prepared, monkeypatch):
+    """A PEFT adapter from a CPU and an Unsloth (or CUDA) one are different results; keys made on a CPU with
+    PEFT before the runtime was part of the key keep their value (the shipped caches and tables stay valid)."""
+    from memory.trial_cache import cache_key
+    from tools.trials import trial_runtime
+    from trex.trial_config import key_view
+
+    spec, data = prepared
+    hyper = {k: v for k, v in key_view({k: v for k, v in BASE_CFG.items() if k != "id"}).items() if k != "recipe"}
+    before = cache_key("train", {"base_model": spec.base_model, "task": trial_jobs.task_payload(spec, data["labels"]),
+                                 "train": trial_jobs.file_digest(data["paths"]["train"]),
+                                 "val": trial_jobs.file_digest(data["paths"]["val"]), "config": hyper, "init": None})
+    cpu = trial_jobs.train_key(spec, data, BASE_CFG, device="cpu", backend="auto")
+    assert cpu == before == trial_jobs.train_key(spec, data, BASE_CFG, device="cpu", backend="peft")
+    monkeypatch.setattr(trial_runtime.importlib.util, "find_spec", lambda name: object())  # unsloth "installed"
+    keys = {trial_jobs.train_key(spec, data, BASE_CFG, device="cuda", backend=b) for b in ("peft", "unsloth")}
+    qlora = trial_jobs.train_key(spec, data, {**BASE_CFG, "method": "qlora"}, device="cuda", backend="peft")
+    assert len(keys | {cpu, qlora}) == 4
+    assert trial_runtime.trial_runtime("cuda", "auto") == {"backend": "unsloth", "device": "cuda", "dtype": "bfloat16"}
+    monkeypatch.setattr(trial_runtime, "cuda_present", lambda: False)  # device auto on a machine without CUDA
+    assert trial_jobs.train_key(spec, data, BASE_CFG, device="auto", backend="auto") == cpu
+    gpu_eval = trial_jobs.eval_key(spec, data, BASE_CFG, "k", "val", None, device="cuda")
+    assert gpu_eval != trial_jobs.eval_key(spec, data, BASE_CFG, "k", "val", None, device="cpu")
+
+
 def context_dir(context):
     from pathlib import Path
 

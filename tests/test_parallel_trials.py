@@ -226,3 +226,23 @@ def test_live_progress_of_trials_run_side_by_side_reaches_the_stream(prepared, t
     events = list(g.compile().stream(state, stream_mode="custom", context=ctx_for(tmp_path, max_parallel_trials=2)))
     seen = sorted((e["kind"], e["trial"]) for e in events if e.get("kind") in ("train_start", "train_end"))
     assert seen == [("train_end", "t0"), ("train_end", "t1"), ("train_start", "t0"), ("train_start", "t1")]
+
+
+def test_two_runs_sharing_a_cache_never_train_one_trial_into_the_same_directory(prepared, tmp_path, fake_training):
+    """Two runs start the very same trial at once: one trains, the other waits for it and takes the cached result."""
+    import threading
+
+    from tools.trials.trial_jobs import run_training
+
+    spec, data = prepared
+    ctx = ctx_for(tmp_path)
+    out = {}
+    runs = [threading.Thread(target=lambda i=i: out.update({i: run_training(spec, data, {**trial("t0", 1.5), "id": f"t{i}"}, ctx)}))
+            for i in range(2)]
+    for t in runs:
+        t.start()
+    for t in runs:
+        t.join(60)
+    assert len(fake_training) == 1  # one training process for the two runs
+    assert {r["status"] for r in out.values()} == {"ok"} and out[0]["adapter"] == out[1]["adapter"]
+    assert sorted(r["cached"] for r in out.values()) == [False, True]

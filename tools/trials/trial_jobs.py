@@ -10,7 +10,9 @@ from trex.trial_config import key_view
 from tools.data.datasets import DataError, file_digest
 from tools.data.recipes import prepare_train_file
 from trex.recipe import RecipeError
+from tools.trials.adapter_claim import claimed
 from tools.trials.trial_pool import run_job, with_executor  # a local subprocess or a Ray task (ctx.trial_executor)
+from tools.trials.trial_runtime import runtime_payload
 
 
 def task_payload(spec: TaskSpec, labels: list[str]) -> dict:
@@ -42,20 +44,25 @@ def training_data(spec: TaskSpec, data: dict, cfg: dict, ctx: Context) -> tuple[
     return path, stats
 
 
-def train_key(spec: TaskSpec, data: dict, cfg: dict, init_key: str | None = None, train_path: str | None = None) -> str:
+def train_key(spec: TaskSpec, data: dict, cfg: dict, init_key: str | None = None, train_path: str | None = None,
+              device: str = "cpu", backend: str = "peft") -> str:
     """Everything that determines a trained adapter: base model, the training data actually used (so two
     recipes that yield the same data are one trial), task, hyper-parameters, seed, the adapter it
-    warm-started from, and (inside cache_key) the backend's code version."""
+    warm-started from, where it trains (backend, device, precision: tools/trials/trial_runtime.py) and (inside
+    cache_key) the training code's version."""
     hyper = {k: v for k, v in key_view(_hyper(cfg)).items() if k != "recipe"}
     return cache_key("train", {"base_model": spec.base_model, "task": task_payload(spec, data["labels"]),
                                "train": file_digest(train_path or data["paths"]["train"]),
-                               "val": file_digest(data["paths"]["val"]), "config": hyper, "init": init_key})
+                               "val": file_digest(data["paths"]["val"]), "config": hyper, "init": init_key,
+                               **runtime_payload(device, backend, cfg.get("method", "lora"))})
 
 
-def eval_key(spec: TaskSpec, data: dict, cfg: dict, train_id: str, split: str, max_examples: int | None) -> str:
+def eval_key(spec: TaskSpec, data: dict, cfg: dict, train_id: str, split: str, max_examples: int | None,
+             device: str = "cpu") -> str:
+    # Scoring runs plain PEFT/transformers (never Unsloth), on the trial's device.
     return cache_key("eval", {"base_model": spec.base_model, "train": train_id, "split": file_digest(data["paths"][split]),
                               "task": task_payload(spec, data["labels"]), "template": cfg.get("template", "chat"),
-                              "max_examples": max_examples})
+                              "max_examples": max_examples, **runtime_payload(device, "peft")})
 
 
 def run_training(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init: tuple[str, str] | None = None) -> dict:
@@ -71,19 +78,30 @@ def run_training(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init: tupl
         train_path, recipe_stats = training_data(spec, data, cfg, ctx)
     except (DataError, RecipeError, OSError) as err:  # a recipe that cannot run is a failed trial, not a crash
         return {"status": "failed", "failure": "data", "error": f"data recipe: {err}", "cached": False, "key": ""}
-    key = train_key(spec, data, cfg, init[1] if init else None, train_path)
+    key = train_key(spec, data, cfg, init[1] if init else None, train_path, ctx.device, ctx.backend)
     hit = cache.get(key)
     if hit and Path(hit.get("adapter", "")).is_dir():
         return {**hit, "cached": True, "key": key, "recipe_stats": recipe_stats}
+    adapter_dir = Path(ctx.cache_dir) / "adapters" / key
+    with claimed(adapter_dir):  # another run training this very trial now: wait, then take its result
+        hit = cache.get(key)
+        if hit and Path(hit.get("adapter", "")).is_dir():
+            return {**hit, "cached": True, "key": key, "recipe_stats": recipe_stats}
+        return _train(spec, data, cfg, ctx, init, key, train_path, recipe_stats, adapter_dir)
+
+
+def _train(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init, key: str, train_path: str,
+           recipe_stats: dict | None, adapter_dir: Path) -> dict:
+    cache = TrialCache(ctx.cache_dir)
     job = {"mode": "train", "base_model": spec.base_model, "cache_dir": ctx.cache_dir, "device": ctx.device,
            "task": task_payload(spec, data["labels"]), "config": _hyper(cfg),
            "train_path": train_path, "val_path": data["paths"]["val"],
            "score": {"eval_path": data["paths"]["val"], "max_examples": ctx.max_eval_examples},
            "backend": ctx.backend, "memory_mb": ctx.trial_memory_mb, "init_adapter": init[0] if init else None}
-    result = run_job(with_executor(job, ctx), Path(ctx.cache_dir) / "adapters" / key, ctx.trial_timeout_s)
+    result = run_job(with_executor(job, ctx), adapter_dir, ctx.trial_timeout_s)
     val_eval = result.pop("val_eval", None)
     if val_eval:
-        cache.put(eval_key(spec, data, cfg, key, "val", ctx.max_eval_examples), val_eval)
+        cache.put(eval_key(spec, data, cfg, key, "val", ctx.max_eval_examples, ctx.device), val_eval)
     cache.put(key, result)
     # An LLM judge scored validation just now (the evaluate step will find that score cached): the train node
     # folds its calls into the run's LLM ledger. Not in the cache: a later hit made no calls.
@@ -95,7 +113,7 @@ def run_scoring(spec: TaskSpec, data: dict, cfg: dict, adapter: str | None, trai
                     ctx: Context, job_dir: Path, max_examples: int | None) -> dict:
     """Score base (adapter None) or base + adapter on a split, or take the score from the cache."""
     cache = TrialCache(ctx.cache_dir)
-    key = eval_key(spec, data, cfg, train_id, split, max_examples)
+    key = eval_key(spec, data, cfg, train_id, split, max_examples, ctx.device)
     hit = cache.get(key)
     if hit:
         return {**hit, "cached": True}
