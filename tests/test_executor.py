@@ -163,3 +163,22 @@ def test_a_recipe_that_cannot_run_is_a_failed_trial(prepared, context):
         spec, data, {**BASE_CFG, "recipe": {"extra_sources": [{"path": "/nonexistent.jsonl", "input_field": "text",
                                                                  "output_field": "intent"}]}}, context)
     assert missing["status"] == "failed" and missing["failure"] == "data"
+
+
+@pytest.mark.parametrize("backend", ["peft", "unsloth"])
+def test_validation_is_never_scored_inside_an_unsloth_process(prepared, context, tmp_path, monkeypatch, backend):
+    """Unsloth patches the model classes process-wide; the training job then leaves validation to a plain
+    scoring process. The Unsloth seam is faked (a PEFT model reported as "unsloth"): only CUDA is missing here."""
+    import tools.worker.backends as backends
+    from tools.worker.lora_training import train
+
+    spec, data = prepared
+    real = backends.load_trainable
+    monkeypatch.setattr(backends, "load_trainable", lambda job, cfg: (*real(job, cfg)[:2], backend))
+    job = {"mode": "train", "base_model": spec.base_model, "cache_dir": context.cache_dir, "device": "cpu",
+           "task": trial_jobs.task_payload(spec, data["labels"]), "config": {**BASE_CFG, "max_samples": 8},
+           "train_path": data["paths"]["train"], "val_path": data["paths"]["val"],
+           "score": {"eval_path": data["paths"]["val"], "max_examples": 4}, "backend": "auto"}
+    result = train(job, tmp_path / "out")
+    assert result["backend"] == backend and result["status"] == "ok"
+    assert ("val_eval" in result) == (backend == "peft")

@@ -160,8 +160,10 @@ def train(job: dict, out_dir: Path) -> dict:
               "device": str(model.device), "gpu_hours": round(train_s / 3600, 5) if model.device.type == "cuda" else 0.0}
     if model.device.type == "cuda":
         result["peak_gpu_memory_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    if job.get("score"):
-        # Score the validation split while the model is in memory: saves a process start and a model load.
+    if job.get("score") and backend != "unsloth":
+        # Score the validation split while the model is in memory: saves a process start and a model load. Not
+        # after Unsloth: its class-level patches (tuple caches, a fast path that asserts one new token) break
+        # scoring several label tokens at once, so the evaluate step scores in a plain process, as test is.
         from tools.worker.scoring import score_model
 
         scorer = model if full else model.merge_and_unload()
