@@ -7,6 +7,7 @@ from langgraph.runtime import Runtime
 
 from trex.context import Context
 from trex.state import State
+from trex.tree import ROOT
 from trex.tree import backpropagate as backup
 from memory.run_log import log_event
 from tools.run.accounting import run_accounting
@@ -24,5 +25,8 @@ def backpropagate(state: State, runtime: Runtime[Context]) -> dict:
     accounting = run_accounting(state.tree, state.started_at, now)
     # Every cap (rounds, wall time, GPU-hours, LLM $; tools/run/budget.py); the spend goes to the progress display.
     reason, accounting["budget"] = check(spec, runtime.context, state, accounting, now)
+    if node["id"] == ROOT and node.get("failed"):  # every trial would fail the same way: stop, say why
+        errors = [r.get("error") for r in node.get("results", {}).values() if r.get("error")]
+        reason = "the base model could not be scored" + (f": {errors[0][:300]}" if errors else "")
     round_summary(node, accounting, state.llm)  # live progress: the round's result line with the spend
     return {"tree": changed, "stop_reason": reason, "accounting": accounting}

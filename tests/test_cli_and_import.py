@@ -62,3 +62,67 @@ def test_cli_will_not_overwrite_an_existing_run(tmp_path, capsys):
 def test_cli_resume_of_a_non_run_is_a_clear_error(tmp_path, capsys):
     assert main(["run", "--resume", str(tmp_path)]) == 2
     assert "not a TREX run directory" in capsys.readouterr().err
+
+
+def _spec_with_base_model(tmp_path, tiny_task, base_model: str):
+    import yaml
+
+    spec = tmp_path / "hub_model.yaml"
+    spec.write_text(yaml.safe_dump({**tiny_task, "base_model": base_model}))
+    return spec
+
+
+def test_a_base_model_that_cannot_be_had_stops_the_cli_before_anything_starts(tmp_path, tiny_task, capsys,
+                                                                              monkeypatch):
+    """Not packaged, not cached, and the Hub says 404 (a local server plays the Hub) or cannot be reached:
+    exit 2 with one line naming the field and what was tried, and no run directory."""
+    import http.server
+    import socket
+    import threading
+
+    class NoSuchModel(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), NoSuchModel)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty Hugging Face cache
+    spec = _spec_with_base_model(tmp_path, tiny_task, "nope/nope")
+    try:
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+        assert main(["run", str(spec), "--runs-dir", str(tmp_path / "runs")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "field 'base_model'" in err and "'nope/nope' is not packaged" in err and "HTTP 404" in err
+        assert len(err.splitlines()) == 1 and not (tmp_path / "runs").exists()
+    finally:
+        server.shutdown()
+    with socket.socket() as s:  # a port nothing listens on: the Hub cannot be reached
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed}")
+    assert main(["run", str(spec), "--runs-dir", str(tmp_path / "runs")]) == 2
+    assert "cannot reach the Hugging Face Hub" in capsys.readouterr().err
+
+
+def test_a_base_model_that_cannot_be_scored_stops_the_run_instead_of_training(tiny_task, context):
+    """The baseline round's scoring failed (e.g. the model could not be loaded): the run stops with that error
+    and trains nothing, instead of spending its budget on trials that fail the same way."""
+    from graph.main import build_graph
+    from tests.fake_runner import FakeRunner
+
+    def cannot_load(*args, **kwargs):
+        return {"status": "failed", "failure": "crash", "error": "OSError: nope/nope is not a valid model identifier"}
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a trial was trained after the base model failed")
+
+    graph = build_graph(runner=FakeRunner(train=no_training, score=cannot_load))
+    state = graph.invoke({"task": tiny_task}, {"recursion_limit": 1000}, context=context)
+    assert state["stop_reason"].startswith("the base model could not be scored")
+    assert "not a valid model identifier" in state["stop_reason"]
+    assert set(state["tree"]) == {"root"} and state["final"].get("error") == "no trial succeeded"

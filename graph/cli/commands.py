@@ -80,6 +80,12 @@ def cmd_run(args) -> int:
     if args.resume:
         return cmd_resume(argparse.Namespace(run_dir=args.resume, checkpoint_url=args.checkpoint_url))
     spec = load_spec(resolve_task(args.task))
+    from tools.models.base_models import base_model_problem
+    from trex.spec import SpecError
+
+    problem = base_model_problem(spec.base_model)  # before anything starts, not once per trial later
+    if problem:
+        raise SpecError(f"field 'base_model': {problem}")
     overrides = {k: v for k, v in (("selection_policy", args.policy), ("seed", args.seed),
                                    ("runs_dir", args.runs_dir), ("human_review", args.review or None)) if v is not None}
     ctx = Context(**overrides)

@@ -88,6 +88,23 @@ def check_base_model(name: str, base_dir: str = "") -> str:
     return name
 
 
+def base_model_problem(name: str) -> str | None:
+    """Before a run starts: why a hub base model cannot be had (not packaged, not a local directory, not in the
+    Hugging Face cache, and the Hub does not serve it), or None when it can."""
+    canon = canonical_name(name.strip())
+    if canon == TINY or packaged_gguf_path(canon) is not None or Path(os.path.expanduser(name)).is_dir():
+        return None
+    if _in_hf_cache(canon):
+        return None
+    from tools.models.hub_probe import hub_model_problem
+
+    problem = hub_model_problem(canon)
+    if problem is None:
+        return None
+    packaged = ", ".join(sorted({*PACKAGED_GGUF, *ALIASES, TINY}))
+    return f"base model {name!r} is not packaged ({packaged}), not in the local Hugging Face cache, and {problem}"
+
+
 def _slug(name: str) -> str:
     return canonical_name(name).replace("/", "--")
 
