@@ -115,10 +115,10 @@ def train(job: dict, out_dir: Path) -> dict:
     warmup = max(1, steps_total // 10)
     sched = torch.optim.lr_scheduler.LambdaLR(
         optim, lambda s: min((s + 1) / warmup, max(0.0, (steps_total - s) / max(1, steps_total - warmup))))
+    started = time.time()  # train_s covers all the loop's work, the validation losses included
     curve, val_curve, tokens, step = [], [mean_loss(model, val_set, pad)], 0, 0
     progress = ProgressLog(out_dir)  # live loss for the parent (tools/run/progress_events.py)
     progress.write("job_phase", phase="training", steps=steps_total, val_loss=round(val_curve[0], 5))
-    started = time.time()
     model.train()
     for epoch in range(epochs):
         order = list(range(len(train_set)))
