@@ -25,8 +25,11 @@ def backpropagate(state: State, runtime: Runtime[Context]) -> dict:
     accounting = run_accounting(state.tree, state.started_at, now)
     # Every cap (rounds, wall time, GPU-hours, LLM $; tools/run/budget.py); the spend goes to the progress display.
     reason, accounting["budget"] = check(spec, runtime.context, state, accounting, now)
-    if node["id"] == ROOT and node.get("failed"):  # every trial would fail the same way: stop, say why
-        errors = [r.get("error") for r in node.get("results", {}).values() if r.get("error")]
+    failures = [r for r in node.get("results", {}).values() if r.get("status") != "ok"]
+    # The base model could not be scored (not loadable, a crash): every trial would fail the same way, so stop and
+    # say why. A resource limit (timeout, memory) is left to the trials: theirs may differ.
+    if node["id"] == ROOT and node.get("failed") and not any(r.get("failure") in ("timeout", "oom") for r in failures):
+        errors = [r.get("error") for r in failures if r.get("error")]
         reason = "the base model could not be scored" + (f": {errors[0][:300]}" if errors else "")
     round_summary(node, accounting, state.llm)  # live progress: the round's result line with the spend
     return {"tree": changed, "stop_reason": reason, "accounting": accounting}
