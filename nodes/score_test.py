@@ -1,7 +1,6 @@
 """After the search: score the best node (chosen on validation) and the base model once on the hidden test split."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from langgraph.runtime import Runtime
@@ -14,6 +13,7 @@ from trex.metrics import get_metric
 from tools.run.progress_events import emit
 from tools.llm.structured_llm import record_usages
 from tools.trials.runner import default_runner
+from tools.export.best_adapter import keep_best_adapter
 from trex.results import TrialRunner
 
 
@@ -42,10 +42,9 @@ def score_test(state: State, runtime: Runtime[Context], runner: TrialRunner | No
     cfg = next(t for t in best["trials"] if t["id"] == best["best_trial"])
     adapter = best["results"][cfg["id"]].get("adapter")
     kept = ""
-    if adapter and Path(adapter).is_dir():
-        kept = str(Path(state.run_dir) / "best_adapter")
-        shutil.rmtree(kept, ignore_errors=True)
-        shutil.copytree(adapter, kept)
+    if adapter and Path(adapter).is_dir():  # what the user ships: adapter + tokenizer + trex_model.json
+        kept = keep_best_adapter(spec, state.data["labels"], cfg, adapter, state.run_dir, runtime.context.cache_dir,
+                                 {"metric": spec.metric, "val": best["score"], "test": test, "base_test": base_test})
     final = {"best_node": best["id"], "best_trial": cfg["id"], "config": cfg, "val_score": best["score"],
              "base_val": root.get("score"), "test_score": test, "base_test": base_test, "metric": spec.metric,
              "adapter": kept}

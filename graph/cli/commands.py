@@ -1,4 +1,5 @@
-"""Command line: `trex run [TASK]`, `trex resume RUN_DIR`, `trex report RUN_DIR`, `trex tasks`."""
+"""Command line: `trex run [TASK]`, `trex resume RUN_DIR`, `trex report RUN_DIR`, `trex predict RUN_DIR [FILE]`,
+`trex export RUN_DIR --out DIR [--merge]`, `trex tasks`."""
 from __future__ import annotations
 
 import argparse
@@ -141,6 +142,30 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_predict(args) -> int:
+    from tools.export import load_tuned
+    from tools.export.best_adapter import best_adapter_dir
+    from tools.export.manifest import read_manifest
+    from tools.export.prediction_inputs import read_inputs
+
+    manifest = read_manifest(best_adapter_dir(args.run_dir))  # a missing model fails before stdin is read
+    inputs = read_inputs(args.file, manifest.get("input_fields"))
+    model = load_tuned(args.run_dir, device=args.device)
+    for item, pred in zip(inputs, model.predict(inputs)):
+        # One line per input: a generation's own line breaks are escaped in the plain form.
+        print(json.dumps({"input": item, "prediction": pred}, ensure_ascii=False) if args.jsonl
+              else pred.replace("\n", "\\n"), flush=True)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from tools.export.export import export_tuned
+
+    out = export_tuned(args.run_dir, args.out, merge=args.merge, device=args.device)
+    print(f"{'merged model' if args.merge else 'adapter'}: {out} (how to use it: {out / 'README.md'})")
+    return 0
+
+
 def licence_limits(spec) -> list[str]:
     """What a task's data licences forbid, in a few words each: what `trex tasks` shows beside a task."""
     limits = []
@@ -184,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
                "  trex run bank_intents               run a task; prints its run directory (runs/<task>-<time>/)\n"
                "  trex resume runs/bank_intents-...   continue a stopped run from its last checkpoint\n"
                "  trex report runs/bank_intents-...   (re)write report.md, report.html and the pictures of a run\n"
+               "  trex predict RUN_DIR inputs.txt     answer new inputs with the run's tuned model\n"
+               "  trex export RUN_DIR --out m --merge the tuned model as a plain Hugging Face model, to ship\n"
                "\n`trex COMMAND --help` explains each command.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a fine-tuning search on a task")
@@ -217,6 +244,29 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--checkpoint-url", metavar="URL", help="for a run kept in PostgreSQL: its URL again, for "
                         "the password (as for `trex resume`)")
     report.set_defaults(func=cmd_report)
+    predict = sub.add_parser(
+        "predict", help="answer new inputs with a run's tuned model",
+        description="Run the best adapter of RUN_DIR on new inputs, prompted and decoded as the run's test scoring "
+                    "was (a label of the task, or greedy text). FILE: .jsonl (a string, or an object with 'input', "
+                    "'messages' or the task's input field per line), .csv (with a header row: that column, else the "
+                    "first) or text (one input per line); stdin lines when omitted or '-'. Prints one prediction "
+                    "per line. Exit code 2 if RUN_DIR has no tuned model.")
+    predict.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, its best_adapter/, or a `trex export` dir")
+    predict.add_argument("file", metavar="FILE", nargs="?", help="inputs (default: stdin)")
+    predict.add_argument("--jsonl", action="store_true", help='print {"input": ..., "prediction": ...} per line')
+    predict.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    predict.set_defaults(func=cmd_predict)
+    export = sub.add_parser(
+        "export", help="write a run's tuned model to a directory to ship",
+        description="Write the best adapter of RUN_DIR to --out with its tokenizer (chat template), trex_model.json "
+                    "and a README.md (loading with transformers + PEFT, serving with vLLM). --merge writes the base "
+                    "model with the adapter merged in, a plain Hugging Face model (safetensors) that "
+                    "AutoModelForCausalLM.from_pretrained loads without TREX.")
+    export.add_argument("run_dir", metavar="RUN_DIR", help="a run directory or its best_adapter/")
+    export.add_argument("--out", required=True, metavar="DIR", help="a new (or empty) directory")
+    export.add_argument("--merge", action="store_true", help="merge the adapter into the base model")
+    export.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"], help="where to merge (default cpu)")
+    export.set_defaults(func=cmd_export)
     tasks = sub.add_parser("tasks", help="list the shipped tasks")
     tasks.set_defaults(func=cmd_tasks)
     args = parser.parse_args(argv)

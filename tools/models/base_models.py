@@ -164,14 +164,37 @@ def _build_tiny(out: Path) -> None:
     tok.save_pretrained(out)
 
 
+def _built_dir(name: str, cache_dir: str | Path) -> Path | None:
+    """Where a packaged model (or the tiny one) is built in the cache; None for other names."""
+    models = Path(cache_dir) / "models"
+    if name == TINY:
+        return models / "tiny-random"
+    return models / _slug(name) if packaged_gguf_path(name) is not None else None
+
+
 def resolve_model_dir(name: str, cache_dir: str | Path) -> str:
     """A local directory (or, for other hub ids, the id itself) that from_pretrained can load."""
     if Path(name).is_dir():
         return str(name)
-    models = Path(cache_dir) / "models"
+    built = _built_dir(name, cache_dir)
+    if built is None:
+        return canonical_name(name)  # a hub id: downloaded when online, a clear error when offline
     if name == TINY:
-        return str(_atomic_build(models / "tiny-random", _build_tiny))
-    gguf = packaged_gguf_path(name)
-    if gguf is not None:
-        return str(_atomic_build(models / _slug(name), lambda out: _convert_gguf(gguf, out)))
-    return canonical_name(name)  # a hub id: downloaded when online, a clear error when offline
+        return str(_atomic_build(built, _build_tiny))
+    return str(_atomic_build(built, lambda out: _convert_gguf(packaged_gguf_path(name), out)))
+
+
+def local_model_dir(name: str, cache_dir: str | Path) -> str | None:
+    """The local directory resolve_model_dir loads `name` from, or None when it is not on this machine yet.
+    Builds and downloads nothing and imports no transformers: the graph's process may call it."""
+    if Path(name).is_dir():
+        return str(Path(name).resolve())
+    built = _built_dir(name, cache_dir)
+    if built is not None:
+        return str(built) if (built / "config.json").is_file() else None
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(canonical_name(name), local_files_only=True)
+    except Exception:  # noqa: BLE001 - not in the Hugging Face cache (or not a hub id): nothing local
+        return None

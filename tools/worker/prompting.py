@@ -21,8 +21,18 @@ def render_prompt(tokenizer, template: str, instruction: str, text: str, labels:
     plain: preamble, input and an "Output:" cue as bare text."""
     if template not in TEMPLATES:
         raise ValueError(f"unknown prompt template {template!r}; known: {', '.join(TEMPLATES)}")
-    preamble = task_preamble(instruction, labels)
     if template == "chat" and getattr(tokenizer, "chat_template", None):
-        messages = ([{"role": "system", "content": preamble}] if preamble else []) + [{"role": "user", "content": text}]
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return tokenizer.apply_chat_template(chat_messages(instruction, text, labels), tokenize=False,
+                                             add_generation_prompt=True)
+    return plain_prompt(instruction, text, labels)
+
+
+def chat_messages(instruction: str, text: str, labels: list[str]) -> list[dict]:
+    """The turns a chat template renders: the task preamble as the system turn (if any), the input as the user turn."""
+    preamble = task_preamble(instruction, labels)
+    return ([{"role": "system", "content": preamble}] if preamble else []) + [{"role": "user", "content": text}]
+
+
+def plain_prompt(instruction: str, text: str, labels: list[str]) -> str:
+    preamble = task_preamble(instruction, labels)
     return f"{preamble}\nInput: {text}\nOutput: " if preamble else f"Input: {text}\nOutput: "

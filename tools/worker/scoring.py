@@ -89,6 +89,25 @@ def bad_cases(records: list[dict], preds: list[str], metric, keep: int = 5) -> t
              "score": round(per[i], 4)} for i in wrong[:keep]], len(wrong)
 
 
+def record_prompt(tokenizer, template: str, task: dict, record: dict) -> str:
+    """The prompt of one record: its input, or a chat's turns up to the last assistant turn (the reference)."""
+    labels = task.get("labels") or []
+    if record.get("messages"):
+        return conversation_prompt(tokenizer, template, record["messages"], task["instruction"], labels)
+    return render_prompt(tokenizer, template, task["instruction"], record["input"], labels)
+
+
+def choice_scoring(task: dict) -> bool:
+    return task["task_type"] == "classification" and task.get("scoring", "choice") == "choice"
+
+
+def answer(model, tokenizer, task: dict, prompts: list[str]) -> list[str]:
+    """The model's answers as TREX scores them: the likeliest label (choice), or greedy text, stripped."""
+    if choice_scoring(task):
+        return choose_labels(model, tokenizer, prompts, task.get("labels") or [])
+    return generate(model, tokenizer, prompts, int(task.get("max_new_tokens", 32)))
+
+
 def score_model(model, tokenizer, job: dict) -> dict:
     """Score an already loaded model on job["eval_path"] (at most job["max_examples"] records)."""
     import time
@@ -100,15 +119,8 @@ def score_model(model, tokenizer, job: dict) -> dict:
     records = read_jsonl(job["eval_path"])
     if job.get("max_examples"):
         records = records[: int(job["max_examples"])]
-    labels = task.get("labels") or []
     template = cfg.get("template", "chat")
-    # A chat is prompted with its turns up to the last assistant turn, whose content is the reference output.
-    prompts = [conversation_prompt(tokenizer, template, r["messages"], task["instruction"], labels) if r.get("messages")
-               else render_prompt(tokenizer, template, task["instruction"], r["input"], labels) for r in records]
-    if task["task_type"] == "classification" and task.get("scoring", "choice") == "choice":
-        preds = choose_labels(model, tokenizer, prompts, labels)
-    else:
-        preds = generate(model, tokenizer, prompts, int(task.get("max_new_tokens", 32)))
+    preds = answer(model, tokenizer, task, [record_prompt(tokenizer, template, task, r) for r in records])
     refs = [r["output"] for r in records]
     metric = scoring_metric(task["metric"])
     before = dict(getattr(metric, "usage", None) or {})  # the metric is one per process: count this job only

@@ -1,0 +1,55 @@
+"""The README.md `trex export` writes beside the model: what it is, how to load it, how to serve it."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def _prompt_lines(manifest: dict) -> list[str]:
+    prompt, task = manifest["prompt"], manifest["task"]
+    if prompt["template"] == "chat":
+        shape = ("the tokenizer's chat template over these turns, with `add_generation_prompt=True`:\n\n"
+                 f"```json\n{json.dumps(prompt['chat_messages'], ensure_ascii=False)}\n```")
+    else:
+        shape = f"this text, the answer following it directly:\n\n```\n{prompt['plain']}\n```"
+    if manifest["scoring"] == "choice":
+        how = ("TREX picks the label whose tokens (then end-of-sequence) are likeliest after the prompt: one of "
+               + ", ".join(f"`{lab}`" for lab in task["labels"]) + ".")
+    else:
+        how = f"TREX decodes greedily, at most {task['max_new_tokens']} new tokens, and strips whitespace."
+    return [f"Prompt ({{input}} is the input): {shape}", "", how]
+
+
+def export_readme(manifest: dict, out: Path) -> str:
+    merged = (out / "config.json").is_file()
+    base, scores = manifest["base_model"], manifest.get("scores") or {}
+    lines = [f"# {manifest['task_name']}: {base} tuned by TREX", "",
+             f"{'A full model (adapter merged in)' if merged else 'A LoRA adapter'} for a "
+             f"{manifest['task']['task_type']} task. Test {scores.get('metric', 'score')}: {scores.get('test')} "
+             f"(base model: {scores.get('base_test')}). Everything TREX knows about it is in `trex_model.json`.", ""]
+    if manifest.get("base_weights"):
+        lines += [f"Trained on: {manifest['base_weights']}.", ""]
+    for warning in manifest.get("licence_warnings") or []:
+        lines += [f"**Data licence:** {warning}", ""]
+    lines += _prompt_lines(manifest) + ["", "## Load it", "", "`DIR` is this directory.", "", "```python"]
+    if merged:
+        lines += ["from transformers import AutoModelForCausalLM, AutoTokenizer",
+                  "model = AutoModelForCausalLM.from_pretrained(DIR)", "tokenizer = AutoTokenizer.from_pretrained(DIR)"]
+    else:
+        lines += ["from peft import PeftModel", "from transformers import AutoModelForCausalLM, AutoTokenizer",
+                  f"base = AutoModelForCausalLM.from_pretrained({base!r})",
+                  "model = PeftModel.from_pretrained(base, DIR).merge_and_unload()",
+                  "tokenizer = AutoTokenizer.from_pretrained(DIR)  # with the chat template"]
+    lines += ["```", "", "With TREX installed, `from tools.export import load_tuned; load_tuned(DIR).predict([...])` "
+              "prompts and answers exactly as the run scored (`trex predict DIR FILE` from a shell).", "",
+              "## Serve it with vLLM", "", "```sh"]
+    if merged:
+        lines += ["vllm serve DIR"]
+    else:
+        rank = int((manifest.get("trial") or {}).get("lora_r") or 16)
+        lines += [f"vllm serve {base} --enable-lora --lora-modules {manifest['task_name']}=DIR"
+                  + (f" --max-lora-rank {rank}" if rank > 16 else "")]
+    lines += ["```", "", "vLLM generates text; use the prompt above (its chat API applies the chat template to the "
+              "turns)" + ("; to stay within the labels, constrain the output to them (vLLM's structured outputs, "
+                          "`choice`)." if manifest["scoring"] == "choice" else "."), ""]
+    return "\n".join(lines)
