@@ -170,8 +170,10 @@ except KeyboardInterrupt:
 
 def start_driver(job_dir: Path, parallel: int = 1):
     """A process that runs trials through run_job (as trex does); returns it and its workers' pids."""
-    proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(job_dir), str(parallel)], cwd=REPO,
-                            stdout=subprocess.PIPE, text=True)
+    job_dir.mkdir(parents=True, exist_ok=True)
+    with (job_dir / "driver.err").open("w") as err:  # what the driver said, for a failure's message
+        proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(job_dir), str(parallel)], cwd=REPO,
+                                stdout=subprocess.PIPE, stderr=err, text=True)
     pid_files = [job_dir / name / "worker.pid" for name in ("a", "b")[:parallel]]
     assert wait_for(lambda: all(f.is_file() and f.read_text() for f in pid_files)), "the workers never started"
     workers = [int(f.read_text()) for f in pid_files]
@@ -193,7 +195,8 @@ def test_ctrl_c_kills_the_workers_before_trex_goes_on(tmp_path, parallel):
     driver, workers = start_driver(tmp_path / "job", parallel)
     try:
         driver.send_signal(signal.SIGINT)
-        assert driver.stdout.readline().strip() == "interrupted"
+        said = driver.stdout.readline().strip()
+        assert said == "interrupted", f"driver (exit {driver.poll()}) said {said!r}; stderr: {(tmp_path / 'job' / 'driver.err').read_text()}"
         assert not any(alive(w) for w in workers) and driver.poll() is None  # gone while trex still runs
     finally:
         driver.kill()
