@@ -102,7 +102,7 @@ def run_trl(cfg: dict, task: dict, train: list, cache_dir: str, work: Path) -> d
     from trl import SFTConfig, SFTTrainer
 
     from tools.worker.backends import _lora_config
-    from tools.worker.model_loading import MAX_LEN, load_model, seed_everything
+    from tools.worker.model_loading import load_model, seed_everything
     from tools.worker.prompting import render_prompt
 
     seed_everything(cfg["seed"])
@@ -125,7 +125,7 @@ def run_trl(cfg: dict, task: dict, train: list, cache_dir: str, work: Path) -> d
                      num_train_epochs=cfg["epochs"], learning_rate=cfg["lr"], warmup_steps=warmup,
                      lr_scheduler_type="linear", max_grad_norm=1.0, weight_decay=0.01, logging_steps=10,
                      save_strategy="no", report_to=[], use_cpu=True, seed=cfg["seed"], dataloader_num_workers=0,
-                     max_length=MAX_LEN, completion_only_loss=True, packing=False, shuffle_dataset=False,
+                     max_length=SEQ_LEN, completion_only_loss=True, packing=False, shuffle_dataset=False,
                      # TRL's defaults are bf16 autocast and gradient checkpointing: off, as in the other two runs
                      # (on 2 CPU cores its defaults were about 50x slower in a first try)
                      bf16=False, gradient_checkpointing=False)
@@ -138,6 +138,7 @@ def run_trl(cfg: dict, task: dict, train: list, cache_dir: str, work: Path) -> d
 
 
 RUNNERS = ("trex", "plain_trainer", "trl_sft")
+SEQ_LEN = 1024  # TRL cuts at max_length; TREX cuts nothing by default: longer than any example here
 
 
 def run_one(name: str, cfg: dict, cache_dir: str) -> dict:

@@ -93,6 +93,11 @@ class TaskSpec(_Strict):
     higher_is_better: bool | None = None
     reference_score: float | None = None
     max_new_tokens: int = Field(32, ge=1, le=2048)
+    max_seq_length: int | None = Field(
+        None, ge=16, le=131072,
+        description="Tokens of prompt + answer a training example keeps (cut from the left, so the answer stays); "
+                    "a scored prompt is cut to fit beside its answer the same way. Left out: as long as the "
+                    "longest training example, within the model's position limit (nothing is cut).")
     scoring: Literal["choice", "generate"] | None = Field(
         None, description="Classification: pick the likeliest label string (choice: fast, never off-label, the "
                           "default), or generate freely and compare the text. Generation tasks always generate "
@@ -183,6 +188,9 @@ class TaskSpec(_Strict):
         if self.task_type == "generation" and self.scoring == "choice":
             problems.append("field 'scoring': 'choice' picks one of the labels, so it needs task_type "
                             "classification; generation tasks are scored by generating")
+        if self.max_seq_length is not None and self.scoring == "generate" and self.max_seq_length <= self.max_new_tokens:
+            problems.append(f"field 'max_seq_length': {self.max_seq_length} leaves no room for a prompt beside "
+                            f"max_new_tokens {self.max_new_tokens}")
         if self.reference_score is not None and self.metric in METRICS and not 0 <= self.reference_score <= 1:
             problems.append(f"field 'reference_score': {self.metric} lies in 0..1, got {self.reference_score:g} "
                             "(give a fraction, not a percentage)")

@@ -16,8 +16,10 @@ from tools.trials.trial_runtime import runtime_payload
 
 
 def task_payload(spec: TaskSpec, labels: list[str]) -> dict:
-    return {"task_type": spec.task_type, "instruction": spec.instruction, "labels": labels, "metric": spec.metric,
+    task = {"task_type": spec.task_type, "instruction": spec.instruction, "labels": labels, "metric": spec.metric,
             "max_new_tokens": spec.max_new_tokens, "scoring": spec.scoring}
+    # Only when set: the trial keys of specs without it (the shipped caches and replay tables) stay as they were.
+    return {**task, "max_seq_length": spec.max_seq_length} if spec.max_seq_length else task
 
 
 def _hyper(cfg: dict) -> dict:

@@ -103,14 +103,26 @@ def _load_peft(job: dict, cfg: dict, method: str):
     return model, tok
 
 
+def unsloth_length(job: dict) -> int:
+    """Unsloth's max_seq_length: the spec's, else the base model's own position limit. It bounds what Unsloth
+    accepts; what an example keeps is decided by the training loop (tools/worker/sequence_length.py), as on PEFT."""
+    from transformers import AutoConfig
+
+    from tools.models.base_models import resolve_model_dir
+    from tools.worker.sequence_length import model_positions
+
+    if job["task"].get("max_seq_length"):
+        return int(job["task"]["max_seq_length"])
+    return model_positions(AutoConfig.from_pretrained(resolve_model_dir(job["base_model"], job["cache_dir"])))
+
+
 def _load_unsloth(job: dict, cfg: dict, method: str):  # pragma: no cover - needs a CUDA GPU
     from unsloth import FastLanguageModel
 
     from tools.models.base_models import resolve_model_dir
-    from tools.worker.model_loading import MAX_LEN
 
     source = job.get("init_adapter") or resolve_model_dir(job["base_model"], job["cache_dir"])
-    model, tok = FastLanguageModel.from_pretrained(model_name=source, max_seq_length=MAX_LEN, dtype=None,
+    model, tok = FastLanguageModel.from_pretrained(model_name=source, max_seq_length=unsloth_length(job), dtype=None,
                                                    load_in_4bit=method == "qlora")
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token

@@ -15,7 +15,6 @@ training taught. Without a chat template, or with template "plain", turns render
 """
 from __future__ import annotations
 
-from tools.worker.model_loading import MAX_LEN
 from tools.worker.prompting import task_preamble
 
 ROLE_NAMES = {"system": "System", "user": "User", "assistant": "Assistant"}
@@ -70,13 +69,13 @@ def conversation_pieces(tokenizer, template: str, messages: list[dict]) -> list[
 
 def encode_conversation(tokenizer, template: str, messages: list[dict], instruction: str,
                         labels: list[str]) -> tuple[list[int], list[int]]:
-    """Token ids and labels: -100 everywhere but the assistant turns' tokens (cut from the left to MAX_LEN)."""
+    """Token ids and labels, whole: -100 everywhere but the assistant turns' tokens."""
     ids, targets = [], []
     for text, learn in conversation_pieces(tokenizer, template, with_instruction(messages, instruction, labels)):
         piece = tokenizer(text, add_special_tokens=False)["input_ids"]
         ids += piece
         targets += piece if learn else [-100] * len(piece)
-    return ids[-MAX_LEN:], targets[-MAX_LEN:]
+    return ids, targets
 
 
 def conversation_prompt(tokenizer, template: str, messages: list[dict], instruction: str, labels: list[str]) -> str:

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 from tools.run.progress_events import ProgressLog
-from tools.worker.model_loading import MAX_LEN
 from tools.worker.chat_encoding import encode_conversation
 from tools.worker.prompting import render_prompt
+from tools.worker.sequence_length import fit, model_positions, sequence_length
 
 
 class DivergedError(RuntimeError):
@@ -20,12 +20,11 @@ class DivergedError(RuntimeError):
 
 
 def encode_example(tokenizer, prompt: str, answer: str) -> tuple[list[int], list[int]]:
-    """Token ids and labels; the prompt's labels are -100 so only the answer is learned."""
+    """Token ids and labels, whole (tools/worker/sequence_length.py cuts them); the prompt's labels are -100
+    so only the answer is learned."""
     p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     a_ids = tokenizer(answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-    ids = (p_ids + a_ids)[-MAX_LEN:]
-    labels = ([-100] * len(p_ids) + a_ids)[-MAX_LEN:]
-    return ids, labels
+    return p_ids + a_ids, [-100] * len(p_ids) + a_ids
 
 
 def collate(batch: list[tuple[list[int], list[int]]], pad_id: int):
@@ -107,7 +106,11 @@ def train(job: dict, out_dir: Path) -> dict:
     rng.shuffle(records)
     records = records[: int(cfg["max_samples"])]
     train_set = encode_split(tokenizer, records, task, cfg["template"])
-    val_set = encode_split(tokenizer, read_jsonl(job["val_path"])[:32], task, cfg["template"])
+    seq_len = sequence_length(task, train_set, model_positions(model.config))
+    train_set, cut = fit(train_set, seq_len)
+    val_set, _ = fit(encode_split(tokenizer, read_jsonl(job["val_path"])[:32], task, cfg["template"]), seq_len)
+    print(f"sequence length {seq_len} tokens ({'the spec' if task.get('max_seq_length') else 'the longest example'}); "
+          f"{cut} of {len(train_set)} training examples cut", flush=True)
     pad = tokenizer.pad_token_id
     bs, epochs = int(cfg["batch_size"]), int(cfg["epochs"])
     steps_total = max(1, math.ceil(len(train_set) / bs) * epochs)
@@ -154,7 +157,8 @@ def train(job: dict, out_dir: Path) -> dict:
     if full:
         tokenizer.save_pretrained(adapter)
     result = {"status": "ok", "adapter": str(adapter), "loss_curve": curve, "val_loss": [round(v, 5) for v in val_curve],
-              "steps": step, "tokens": tokens, "train_examples": len(train_set), "train_s": round(train_s, 2),
+              "steps": step, "tokens": tokens, "train_examples": len(train_set),
+              "max_seq_length": seq_len, "examples_cut": cut, "train_s": round(train_s, 2),
               "tokens_per_s": round(tokens / max(train_s, 1e-9), 1), "backend": backend,
               "method": cfg.get("method", "lora"), "warm_start_from": job.get("init_adapter"),
               "device": str(model.device), "gpu_hours": round(train_s / 3600, 5) if model.device.type == "cuda" else 0.0}

@@ -5,8 +5,6 @@ import json
 import random
 from pathlib import Path
 
-MAX_LEN = 256  # tokens of prompt + answer a training example keeps (the prompt is cut from the left)
-
 
 def read_jsonl(path: str) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]

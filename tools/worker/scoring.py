@@ -6,15 +6,25 @@ from functools import lru_cache
 
 from tools.worker.chat_encoding import conversation_prompt
 from tools.worker.prompting import render_prompt
+from tools.worker.sequence_length import prompt_limit
 from trex.metrics import LLM_JUDGE, METRICS, Metric, get_metric
 
 
-def label_log_likelihoods(model, tokenizer, prompts: list[str], labels: list[str]):
+def _encode_prompts(tokenizer, prompts: list[str], max_prompt_tokens: int | None):
+    """Left-padded prompts; cut from the left to max_prompt_tokens when given (the end of a prompt is where
+    the answer starts, as training cuts its examples)."""
+    tokenizer.padding_side = tokenizer.truncation_side = "left"
+    cut = {"truncation": True, "max_length": max_prompt_tokens} if max_prompt_tokens else {}
+    return tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False, **cut)
+
+
+def label_log_likelihoods(model, tokenizer, prompts: list[str], labels: list[str],
+                          max_prompt_tokens: int | None = None):
     """log P(label + end-of-sequence | prompt) for every prompt and label, as a (prompts x labels) tensor.
 
     The prompts run once, left-padded in one batch; their KV cache is repeated for the candidates, so the
     cost is one batched prompt pass plus a few label tokens each. Explicit position ids make a padded
-    prompt score exactly as it would alone."""
+    prompt score exactly as it would alone. max_prompt_tokens: keep only a prompt's last tokens."""
     import torch
 
     dev = model.device
@@ -24,8 +34,7 @@ def label_log_likelihoods(model, tokenizer, prompts: list[str], labels: list[str
     cand_ids = torch.full((n_lab, width), pad, dtype=torch.long)
     for j, c in enumerate(cands):
         cand_ids[j, :len(c)] = torch.tensor(c)
-    tokenizer.padding_side = "left"
-    enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(dev)
+    enc = _encode_prompts(tokenizer, prompts, max_prompt_tokens).to(dev)
     mask = enc["attention_mask"]
     pos = (mask.cumsum(-1) - 1).clamp(min=0)
     # logits_to_keep=1: the output head (49k words) only at the last prompt position, not at every token.
@@ -48,7 +57,8 @@ def label_log_likelihoods(model, tokenizer, prompts: list[str], labels: list[str
     return scores
 
 
-def choose_labels(model, tokenizer, prompts: list[str], labels: list[str], batch_size: int = 8) -> list[str]:
+def choose_labels(model, tokenizer, prompts: list[str], labels: list[str], batch_size: int = 8,
+                  max_prompt_tokens: int | None = None) -> list[str]:
     """For each prompt, the label whose tokens (then end-of-sequence) the model finds most likely."""
     import torch
 
@@ -56,21 +66,20 @@ def choose_labels(model, tokenizer, prompts: list[str], labels: list[str], batch
     preds = []
     with torch.no_grad():
         for i in range(0, len(prompts), batch_size):
-            scores = label_log_likelihoods(model, tokenizer, prompts[i:i + batch_size], labels)
+            scores = label_log_likelihoods(model, tokenizer, prompts[i:i + batch_size], labels, max_prompt_tokens)
             preds += [labels[int(k)] for k in scores.argmax(-1)]
     return preds
 
 
-def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = 16) -> list[str]:
+def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = 16,
+             max_prompt_tokens: int | None = None) -> list[str]:
     import torch
 
-    tokenizer.padding_side = "left"
     outs = []
     model.eval()
     with torch.no_grad():
         for i in range(0, len(prompts), batch_size):
-            enc = tokenizer(prompts[i:i + batch_size], return_tensors="pt", padding=True,
-                            add_special_tokens=False).to(model.device)
+            enc = _encode_prompts(tokenizer, prompts[i:i + batch_size], max_prompt_tokens).to(model.device)
             gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
                                  pad_token_id=tokenizer.pad_token_id)
             outs += [t.strip() for t in tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1]:],
@@ -102,10 +111,14 @@ def choice_scoring(task: dict) -> bool:
 
 
 def answer(model, tokenizer, task: dict, prompts: list[str]) -> list[str]:
-    """The model's answers as TREX scores them: the likeliest label (choice), or greedy text, stripped."""
+    """The model's answers as TREX scores them: the likeliest label (choice), or greedy text, stripped. With a
+    max_seq_length in the spec, a prompt keeps what fits beside its answer (the same cut for val and test)."""
     if choice_scoring(task):
-        return choose_labels(model, tokenizer, prompts, task.get("labels") or [])
-    return generate(model, tokenizer, prompts, int(task.get("max_new_tokens", 32)))
+        labels = task.get("labels") or []
+        longest = max((len(tokenizer(lab, add_special_tokens=False)["input_ids"]) + 1 for lab in labels), default=1)
+        return choose_labels(model, tokenizer, prompts, labels, max_prompt_tokens=prompt_limit(task, longest))
+    new = int(task.get("max_new_tokens", 32))
+    return generate(model, tokenizer, prompts, new, max_prompt_tokens=prompt_limit(task, new))
 
 
 def score_model(model, tokenizer, job: dict) -> dict:
