@@ -45,7 +45,8 @@ def cmd_run(args) -> int:
 
     ctx = _context(args)
     records = run_comparison(_list(args.tasks), _list(args.policy), [int(s) for s in _list(args.seeds)], args.budget,
-                             args.out, ctx, args.space, args.insights, runner=_runner(args), compute=args.compute)
+                             args.out, ctx, args.space, args.insights, runner=_runner(args), compute=args.compute,
+                             optuna=not args.no_optuna)
     ratios = {p: b for p, b in bootstrap_ratios(records).items() if "ratio" in b}
     if ratios:
         print("TREX-UCT mean normalised gain (test) / other policy's [95 % bootstrap interval]: "
@@ -121,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--insights", default="per-run", help="insight store of TREX runs: per-run (fresh, no run reads "
                      "another's lessons), shared (one for the comparison), or a store directory (e.g. an earlier run's; "
                           "'{task}' in it is replaced by the task's name: one store per task)")
+    run.add_argument("--no-optuna", action="store_true", help="do not write the runs' trials to OUT/optuna.db "
+                     "(one Optuna study per run, every policy alike: optuna-dashboard sqlite:///OUT/optuna.db)")
     run.set_defaults(func=cmd_run)
     sw = sub.add_parser("sweep", parents=[common], help="train every configuration of a space once")
     sw.add_argument("--record", metavar="TABLE", help="add the results to this replay table")

@@ -87,15 +87,30 @@ def insight_store_for(insights: str, out_dir: Path, run_dir: Path, task: str = "
     return insights.replace("{task}", task)
 
 
+def record_in_optuna(storage: str, rec: dict, trials: list[dict], higher_is_better: bool) -> None:
+    """The run's trials as one Optuna study named after the run, beside the other policies' (optuna-dashboard)."""
+    from tools.tracking.optuna_record import record_trials
+
+    rows = [{"trial": f"{t.get('node') or 'search'}/{t['config'].get('id', i)}", "config": t["config"],
+             "status": t["status"], "score": t.get("score"), "attrs": {"failure": t["failure"]} if t.get("failure") else {}}
+            for i, t in enumerate(trials)]
+    attrs = {k: rec[k] for k in ("task", "policy", "seed", "best_val", "best_test", "base_test")}
+    record_trials(storage, Path(rec["run_dir"]).name, higher_is_better, rows, {**attrs, "searcher": rec["policy"]})
+
+
 def run_one(task: str, policy: str, seed: int, budget: int, out_dir: Path, ctx: Context, space: str,
-            insights: str = "per-run", runner: TrialRunner | None = None, max_tokens: int | None = None) -> dict:
+            insights: str = "per-run", runner: TrialRunner | None = None, max_tokens: int | None = None,
+            optuna_storage: str | None = None) -> dict:
     """One (task, policy, seed) run; returns its record (trace, best, test score, reuse counts). max_tokens: a
-    search baseline trains until it has spent that many tokens instead of running `budget` trials."""
+    search baseline trains until it has spent that many tokens instead of running `budget` trials.
+    optuna_storage: also write the run's trials there, as a study named after the run."""
     runner = runner or default_runner()
     spec = load_spec(resolve_task(task))
     metric = get_metric(spec.metric)
     run_dir = out_dir / "runs" / f"{spec.name}-{policy}-s{seed}"
     ctx = replace(ctx, seed=seed)
+    if hasattr(ctx, "optuna_storage"):  # the comparison's own storage below holds every policy's trials alike
+        ctx = replace(ctx, optuna_storage="off")
     if hasattr(ctx, "insight_store"):
         ctx = replace(ctx, insight_store=insight_store_for(insights, out_dir, run_dir, spec.name))
     table = runner.table if isinstance(runner, ReplayRunner) else None
@@ -131,7 +146,7 @@ def run_one(task: str, policy: str, seed: int, budget: int, out_dir: Path, ctx: 
             running = t["score"]
         trace.append(running if running is not None else metric.worst)
     replayed = [t for t in trials if str(t.get("key", "")).startswith("replay:")]
-    return {
+    rec = {
         "task": spec.name, "policy": policy, "seed": seed, "budget": budget, "metric": spec.metric,
         "scored_by": scored_by(spec.metric),  # the benchmark's own libraries, or a named approximation
         "higher_is_better": metric.higher_is_better, "reference": spec.reference_score,
@@ -150,6 +165,9 @@ def run_one(task: str, policy: str, seed: int, budget: int, out_dir: Path, ctx: 
         "table": {k: table.stats[k] - before.get(k, 0) for k in table.stats} if table else None,
         "wall_s": round(time.time() - started, 1), "run_dir": str(run_dir),
     }
+    if optuna_storage:
+        record_in_optuna(optuna_storage, rec, trials, metric.higher_is_better)
+    return rec
 
 
 def run_trial_base(spec, data, base_cfg, ctx, run_dir, runner: TrialRunner) -> float | None:
@@ -159,10 +177,11 @@ def run_trial_base(spec, data, base_cfg, ctx, run_dir, runner: TrialRunner) -> f
 
 def run_comparison(tasks: list[str], policies: list[str], seeds: list[int], budget: int, out_dir: str | Path,
                    ctx: Context | None = None, space: str = "full", insights: str = "per-run", log=print,
-                   runner: TrialRunner | None = None, compute: str = "trials") -> list[dict]:
+                   runner: TrialRunner | None = None, compute: str = "trials", optuna: bool = False) -> list[dict]:
     """Every task x policy x seed at the same trial budget; writes runs.jsonl and the results (md, csv, png).
     compute="tokens": equal compute instead: TREX's policies run `budget` trials, and random search and TPE
-    train until they have spent as many tokens as TREX-UCT did on the same task and seed."""
+    train until they have spent as many tokens as TREX-UCT did on the same task and seed. optuna: every run's
+    trials also go to OUT/optuna.db, one study per run (`optuna-dashboard sqlite:///OUT/optuna.db`)."""
     from ftbench.results import write_results
 
     unknown = [p for p in policies if p not in ALL_POLICIES]
@@ -195,7 +214,8 @@ def run_comparison(tasks: list[str], policies: list[str], seeds: list[int], budg
             for policy in policies:
                 for seed in seeds:
                     cap = spent[seed] if compute == "tokens" and policy in ("random", "tpe") else None
-                    rec = run_one(task, policy, seed, budget, out_dir, ctx, space, insights, runner, max_tokens=cap)
+                    rec = run_one(task, policy, seed, budget, out_dir, ctx, space, insights, runner, max_tokens=cap,
+                                  optuna_storage=f"sqlite:///{out_dir.absolute() / 'optuna.db'}" if optuna else None)
                     if policy == "uct_global":
                         spent[seed] = rec["tokens_trained"]
                     records.append(rec)

@@ -10,6 +10,7 @@ from memory.run_log import log_event
 from tools.llm.structured_llm import record_usages
 from tools.planning.diagnosis import diagnose
 from tools.run.progress_events import emit
+from tools.tracking.run_tracking import track_round
 from tools.trials.runner import default_runner
 from tools.trials.trial_pool import parallelism, run_all
 from trex.context import Context
@@ -58,6 +59,7 @@ def evaluate(state: State, runtime: Runtime[Context], runner: TrialRunner | None
                "best_trial": best["trial_id"] if best else None, "reward": reward,
                "diagnosis_kind": kind, "diagnosis": text,
                "bad_cases": (best.get("eval") or {}).get("bad_cases", []) if best else []}
+    track_round(state.run_dir, spec, updated, runtime.context)  # Optuna / MLflow copies of the round
     ledger = record_usages(runtime.context, state.llm, judge_usages(node["round"], scored))
     return {"tree": {node["id"]: updated}, **({"llm": ledger} if ledger is not state.llm else {})}
 

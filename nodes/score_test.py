@@ -14,6 +14,7 @@ from tools.run.progress_events import emit
 from tools.llm.structured_llm import record_usages
 from tools.trials.runner import default_runner
 from tools.export.best_adapter import keep_best_adapter
+from tools.tracking.run_tracking import track_result
 from trex.results import TrialRunner
 
 
@@ -49,6 +50,7 @@ def score_test(state: State, runtime: Runtime[Context], runner: TrialRunner | No
              "base_val": root.get("score"), "test_score": test, "base_test": base_test, "metric": spec.metric,
              "adapter": kept}
     log_event(state.run_dir, "test_scored", **{k: final[k] for k in ("best_node", "test_score", "base_test")})
+    track_result(state.run_dir, spec, final, runtime.context)
     emit("test_end", **{k: final[k] for k in ("best_node", "test_score", "base_test", "metric")})
     ledger = record_usages(runtime.context, state.llm, usages)
     return {"final": final, **({"llm": ledger} if ledger is not state.llm else {})}

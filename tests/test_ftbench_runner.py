@@ -87,8 +87,19 @@ def test_replay_runs_every_policy_at_equal_budget_and_writes_results(task_file, 
     no_insight_store(monkeypatch)
     out = tmp_path / "out"
     records = run_comparison([str(task_file)], list(SEARCHES), [0, 1], 4, out, bench_ctx, space="bench",
-                             insights="shared", log=lambda *_: None, runner=runner)
+                             insights="shared", log=lambda *_: None, runner=runner, optuna=True)
     assert sorted(r["policy"] for r in records) == sorted(SEARCHES * 2)
+    # Every run, TREX's and the baselines', is one Optuna study in OUT/optuna.db, its trials scored as in the record.
+    import optuna
+
+    storage = f"sqlite:///{out / 'optuna.db'}"
+    studies = {s.study_name: s for s in optuna.get_all_study_summaries(storage)}
+    assert set(studies) == {Path(r["run_dir"]).name for r in records}
+    for r in records:
+        study = optuna.load_study(study_name=Path(r["run_dir"]).name, storage=storage)
+        assert study.user_attrs["policy"] == r["policy"] and study.user_attrs["best_test"] == r["best_test"]
+        assert [t.value for t in study.trials] == r["scores"]
+    assert not list((out / "runs").glob("*/optuna.db"))  # the TREX runs wrote theirs here only
     for r in records:
         assert r["n_trials"] == 4 and len(r["trace"]) == 4 and r["n_missing"] == 0 and r["n_replayed"] == 4
         assert r["trace"] == sorted(r["trace"])  # best so far never drops

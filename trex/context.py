@@ -1,6 +1,7 @@
 """Runtime settings of a run (the graph's context_schema). Precedence: explicit value, environment, default."""
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
@@ -150,6 +151,18 @@ class Context:
         metadata={"description": "Research online: arXiv, Hugging Face Hub dataset search, and Tavily web search "
                                  "when TAVILY_API_KEY is set. Off = the shipped corpus and local dataset catalog."})
 
+    # Trackers users already read: every trial is also written there (tools/tracking/).
+    optuna_storage: str = field(
+        default_factory=lambda: _env("TREX_OPTUNA_STORAGE", "run"),
+        metadata={"description": "Every trial is also an Optuna trial, for optuna-dashboard: 'run' = SQLite in the "
+                                 "run directory (RUN_DIR/optuna.db), an Optuna storage URL (sqlite:///..., "
+                                 "postgresql://...), or 'off'."})
+    mlflow_tracking: str = field(
+        default_factory=lambda: _env("TREX_MLFLOW_TRACKING", ""),
+        metadata={"description": "Log every trial (parameters, scores, loss curves) to MLflow: 'run' = a local "
+                                 "SQLite store in the run directory (RUN_DIR/mlflow.db), an MLflow tracking URI "
+                                 "(http://host:5000, sqlite:///...), or empty = off. Needs pip install '.[mlflow]'."})
+
     # Human in the loop and hard budget caps (nodes/review_plan.py, tools/run/budget.py). A cap set here replaces
     # the task spec's budget field of the same name; None keeps the spec's.
     human_review: bool = field(
@@ -192,6 +205,9 @@ class Context:
             if getattr(self, cap) is not None and getattr(self, cap) <= 0:
                 raise ValueError(f"{cap} must be > 0 (or unset for no cap), not {getattr(self, cap)!r}")
         parse_prices(self.llm_prices)  # a malformed price table fails here, naming the problem
+        if self.mlflow_tracking and importlib.util.find_spec("mlflow") is None:
+            raise ValueError(f"mlflow_tracking={self.mlflow_tracking!r} needs MLflow: pip install -e '.[mlflow]' "
+                             "(or leave TREX_MLFLOW_TRACKING empty)")
 
     @classmethod
     def from_dict(cls, data: dict) -> "Context":
