@@ -56,6 +56,11 @@ def stored_priors(state: State, ctx: Context, k: int) -> list[dict]:
     return prior_configs(store, state.task, k)
 
 
+def accepted_sources(state: State) -> list[dict]:
+    """The research step's vetted datasets (nodes/research.py) that may be mixed into a trial's recipe."""
+    return [v["extra_source"] for v in (state.research or {}).get("sources", []) if v.get("accepted")]
+
+
 def plan_round(state: State, runtime: Runtime[Context], space: SearchSpace = DEFAULT_SPACE) -> dict:
     from tools.planning.config_bounds import model_hidden_size
     from tools.planning.llm_planner import PlanInput, plan_next_round
@@ -72,7 +77,7 @@ def plan_round(state: State, runtime: Runtime[Context], space: SearchSpace = DEF
                        hidden_size=model_hidden_size(spec.base_model, ctx.cache_dir) if ctx.chat_model else None,
                        priors=stored_priors(state, ctx, spec.budget.configs_per_round),
                        research=[t.get("text", "") for t in ((state.research or {}).get("brief") or {}).get("takeaways", [])],
-                       space=space)
+                       space=space, sources=accepted_sources(state))
     # `propose` is looked up at call time, so the built-in planner can be swapped (tests do).
     plan = plan_next_round(inputs, lambda *a, **kw: propose(*a, **kw), ctx, f"plan_round:{round_no}", state.llm)
     node = Node(id=f"n{round_no}", parent=state.selected, round=round_no, status="planned", rationale=plan.rationale,

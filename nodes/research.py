@@ -2,7 +2,8 @@
 Offline: the shipped corpus (retrieved from the Chroma store) and the local dataset catalog; online
 (Context.online): arXiv, Tavily with TAVILY_API_KEY, and the Hugging Face Hub. A failure is recorded.
 The notes are summarised into a brief with sources (tools/research/research_brief.py): by the chat model when one is
-configured, else extractively."""
+configured, else extractively. Each candidate dataset is vetted (licence, size, fields, labels:
+tools/research/source_vetting.py); those accepted are the only extra sources a planned trial may add."""
 from __future__ import annotations
 
 import time
@@ -16,6 +17,7 @@ from memory.run_log import log_event
 from tools.research.dataset_search import candidate_datasets
 from tools.research.literature import research_notes
 from tools.research.research_brief import research_brief
+from tools.research.source_vetting import vet_all
 
 
 def research(state: State, runtime: Runtime[Context]) -> dict:
@@ -30,9 +32,11 @@ def research(state: State, runtime: Runtime[Context]) -> dict:
     lit = research_notes(state.requirement, state.spec.goal, store=store, online=ctx.online)
     datasets, ds_errors = candidate_datasets(state.spec, online=ctx.online)
     brief, ledger = research_brief(state.requirement, lit["notes"], datasets, ctx, state.llm)
-    found = {"notes": lit["notes"], "datasets": datasets, "source": lit["source"], "brief": brief,
+    vetted = vet_all(datasets, state.spec, state.spec.labels)  # which candidates may become training sources
+    found = {"notes": lit["notes"], "datasets": datasets, "sources": vetted, "source": lit["source"], "brief": brief,
              "errors": errors + lit["errors"] + ds_errors, "online": ctx.online,
              "wall_s": round(time.time() - start, 2)}
     log_event(state.run_dir, "research", source=found["source"], notes=len(found["notes"]),
-              datasets=len(datasets), errors=found["errors"], wall_s=found["wall_s"], brief=brief["source"])
+              datasets=len(datasets), sources=sum(v["accepted"] for v in vetted), errors=found["errors"],
+              wall_s=found["wall_s"], brief=brief["source"])
     return {"research": found, "llm": ledger}

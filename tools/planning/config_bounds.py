@@ -2,7 +2,8 @@
 
 `check_config` returns the config with unsafe values clamped, or None when it cannot be repaired, and the
 reasons either way, so the node can record what was changed and why. A recipe is data: an LLM may change
-filters, dedup, balancing and caps, never add data sources (files or downloads it cannot know about).
+filters, dedup, balancing and caps, and add only the datasets the research step vetted
+(tools/research/source_vetting.py), never files or downloads it cannot know about.
 """
 from __future__ import annotations
 
@@ -43,10 +44,29 @@ def _number(cfg: dict, key: str, kind) -> tuple[object, str | None]:
     return kind(v), None
 
 
-def _check_recipe(recipe: dict, max_train: int, reasons: list[str]) -> dict | None:
+def _vetted_sources(asked, sources: list[dict], reasons: list[str]) -> list[dict]:
+    """The planned extra sources that name a vetted one (by path or hub id), as vetted (fields, licence), with
+    the plan's weight within 0.1..2; any other is dropped with the reason."""
+    by_origin = {s.get("path") or s.get("hf_id"): s for s in sources}
+    kept = []
+    for item in asked if isinstance(asked, list) else [asked]:
+        origin = (item.get("path") or item.get("hf_id")) if isinstance(item, dict) else None
+        if origin not in by_origin:
+            reasons.append(f"recipe.extra_sources dropped: {origin or item!r} is not a dataset the research step "
+                           "vetted (only those may be added: licence, fields and size checked)")
+            continue
+        weight = item.get("weight", by_origin[origin].get("weight", 0.5))
+        weight = min(2.0, max(0.1, float(weight))) if isinstance(weight, (int, float)) and math.isfinite(weight) else 0.5
+        kept.append({**by_origin[origin], "weight": weight})
+    return kept
+
+
+def _check_recipe(recipe: dict, max_train: int, reasons: list[str], sources: list[dict] | None = None) -> dict | None:
     recipe = dict(recipe)
-    if recipe.pop("extra_sources", None):
-        reasons.append("recipe.extra_sources dropped: a planned trial may not add data files or downloads")
+    if recipe.get("extra_sources"):
+        kept = _vetted_sources(recipe.pop("extra_sources"), sources or [], reasons)
+        if kept:
+            recipe["extra_sources"] = kept
     if isinstance(recipe.get("max_samples"), int) and recipe["max_samples"] > max_train:
         reasons.append(f"recipe.max_samples {recipe['max_samples']} clamped to the data's {max_train}")
         recipe["max_samples"] = max_train
@@ -83,10 +103,12 @@ def _check_number(out: dict, f: TrialField, max_train: int, reasons: list[str]) 
 
 
 def check_config(cfg: dict, max_train: int, hidden_size: int | None = None,
-                 anchor: dict | None = None, can_warm_start: bool = True) -> tuple[dict | None, list[str]]:
+                 anchor: dict | None = None, can_warm_start: bool = True,
+                 sources: list[dict] | None = None) -> tuple[dict | None, list[str]]:
     """(safe config or None, reasons). `anchor` is the parent's best trial config (a warm start keeps its
-    adapter shape); `can_warm_start` is False when the parent has no trained adapter. Every field's bounds
-    come from the trial table (trex/trial_config.py); the fields of the default recipe must be there."""
+    adapter shape); `can_warm_start` is False when the parent has no trained adapter; `sources` are the vetted
+    datasets a recipe may add. Every field's bounds come from the trial table (trex/trial_config.py); the
+    fields of the default recipe must be there."""
     out, reasons = dict(cfg), []
 
     def reject(why: str) -> tuple[None, list[str]]:
@@ -107,7 +129,7 @@ def check_config(cfg: dict, max_train: int, hidden_size: int | None = None,
     if out.get("recipe"):
         if not isinstance(out["recipe"], dict):
             return reject(f"recipe must be a mapping, not {type(out['recipe']).__name__}")
-        recipe = _check_recipe(out["recipe"], max_train, reasons)
+        recipe = _check_recipe(out["recipe"], max_train, reasons, sources)
         if recipe is None:
             return None, reasons
         out["recipe"] = recipe

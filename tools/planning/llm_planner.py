@@ -27,6 +27,7 @@ from trex.trial_config import FIELDS, PROPOSABLE, bounds_text, extra_settings
 
 MAX_PATH, MAX_TRIED, MAX_BAD_CASES, MAX_INSIGHTS, MAX_FEEDBACK, MAX_EFFECTS, MAX_KEY = 8, 12, 5, 6, 5, 6, 3
 MAX_TAKEAWAYS, MAX_PRIORS = 4, 3  # research brief lines and earlier runs' winning configs shown
+MAX_SOURCES = 5  # vetted datasets shown as possible extra sources
 MAX_MEMORY_CHARS = 14_000  # ~3.5k tokens: a hard cap on top of the per-section caps
 
 
@@ -89,6 +90,7 @@ class PlanInput:
     priors: list[dict] = field(default_factory=list)  # earlier runs' winning configs (insight_store.prior_configs)
     research: list[str] = field(default_factory=list)  # takeaways of the research brief (nodes/research.py)
     space: SearchSpace = DEFAULT_SPACE  # what the round may choose from (graph.main.build_graph(space=...))
+    sources: list[dict] = field(default_factory=list)  # vetted datasets a recipe may add (tools/research/source_vetting.py)
 
 
 def condensed_memory(p: PlanInput) -> str:
@@ -109,7 +111,11 @@ def condensed_memory(p: PlanInput) -> str:
               if f.kind == "choice" and n not in p.space.grids]
     space += [f"{n} (default {f.text(f.default)}): {f.help}" for n, f in FIELDS.items()
               if f.ordered and f.default is not None and n not in p.space.grids]
-    space += ["recipe: {dedup: none|exact|near, balance: none|upsample|downsample, filters: {...}, max_samples}",
+    space += ["recipe: {dedup: none|exact|near, balance: none|upsample|downsample, filters: {...}, max_samples"
+              + (", extra_sources: [{path or hf_id of a collected source below, weight 0.1..2}]}" if p.sources else "}")]
+    space += [f"collected source {s.get('path') or s.get('hf_id')}: {s['input_field']} -> input, {s['output_field']} "
+              f"-> output, licence {s['licence']['name'] if s.get('licence') else '?'}" for s in p.sources[:MAX_SOURCES]]
+    space += [
               f"bounds: {bounds_text(p.hidden_size, p.max_train)}; "
               + ("warm_start continues the parent's adapter (same rank and layers)" if p.space.warm_start
                  else "no warm starts in this search space")]
@@ -190,7 +196,7 @@ def usable_configs(plan: RoundPlan, p: PlanInput) -> tuple[list[TrialConfig], li
             notes.append(f"proposal {i}: beyond the {p.k} trials of a round, not run")
             continue
         cfg, reasons = check_config(merge(anchor, prop), p.max_train, p.hidden_size, anchor,
-                                    trained and p.space.warm_start)
+                                    trained and p.space.warm_start, sources=p.sources)
         if cfg is not None:
             cfg, moved = p.space.onto(cfg, p.max_train)
             reasons += moved

@@ -227,6 +227,7 @@ def report_view(state, accounting: dict, finished: bool = True) -> dict:
                                              for n in sorted(tree.values(), key=lambda n: n.get("round", 0))],
         "insights": text_items(state.insights), "notes": text_items((state.research or {}).get("notes")),
         "brief": (state.research or {}).get("brief") or {},  # takeaways of the notes, with their sources
+        "sources": (state.research or {}).get("sources") or [],  # candidate datasets, vetted or refused, and why
         "llm": dict(state.llm or {}), "accounting": dict(accounting or {}),
         "loss_subject": loss_subject(tree, best, hib),
         "best_trial": tree.get(best or "", {}).get("best_trial"),

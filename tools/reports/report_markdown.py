@@ -112,6 +112,10 @@ def render_markdown(v: dict, images: dict, problems: list[str] = ()) -> str:
     lines += ["", "## Plans", ""] + [f"- **{nid}**: {_cell(text, 600)}" for nid, text in v["plans"]]
     lines += ["", "## Insights distilled", ""] + _items(v["insights"], "No insights were distilled in this run (yet).")
     lines += ["", "## Research notes", ""] + _brief(v) + _items(v["notes"], "No research notes were recorded for this run.")
+    if v.get("sources"):
+        lines += ["", "Candidate datasets as training sources:", ""] + [
+            f"- {_cell(s.get('id'), 120)} ({_cell(s.get('source'), 60)}): "
+            f"{'may be added' if s.get('accepted') else 'refused'}: {_cell(s.get('why'), 300)}" for s in v["sources"]]
     verdict, rows = llm_summary(v["llm"])
     lines += ["", "## LLM use", "", verdict] + ([""] + [f"- {k}: {_cell(x, 300)}" for k, x in rows] if rows else [])
     if problems:
