@@ -72,7 +72,7 @@ def test_score_model_reports_the_judge_calls_of_this_job_only(tmp_path, monkeypa
     metric = judge_metric(fake_model(Score=scores(1.0, 0.0, 0.5)))  # one per process, like resolve_metric's
     monkeypatch.setattr(scoring, "scoring_metric", lambda name: metric)
     monkeypatch.setattr(scoring, "render_prompt", lambda tok, template, instruction, inp, labels: inp)
-    monkeypatch.setattr(scoring, "generate", lambda model, tok, prompts, n: [p.replace("q", "a") for p in prompts])
+    monkeypatch.setattr(scoring, "generate", lambda model, tok, prompts, n, **kw: [p.replace("q", "a") for p in prompts])
 
     out = scoring.score_model(None, None, job)
     assert out["status"] == "ok" and out["llm_usage"]["calls"] == 3  # bad cases and the mean: one call each
