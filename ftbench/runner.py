@@ -120,16 +120,15 @@ def run_one(task: str, policy: str, seed: int, budget: int, out_dir: Path, ctx: 
         trials, data = run_trex(spec, policy, ctx, budget, run_dir, space, runner)
     else:
         data = prepare_splits(spec, run_dir / "data")
-        max_train = min(max_train_for(space, spec.budget.max_train_samples), data["sizes"]["train"])
+        narrowed = search_space(space).narrowed(spec.search_space)  # the task's spec narrows the run's space
+        max_train = narrowed.max_examples(max_train_for(space, spec.budget.max_train_samples), data["sizes"]["train"])
         if policy in DOCUMENTED_RECIPES:
             trials = documented_recipe(spec, data, ctx, policy, min(spec.budget.max_train_samples,
                                                                     data["sizes"]["train"]), run_dir, runner)
         elif policy == "random":  # the same space as TREX's planner: the run's, as the task's spec narrows it
-            trials = random_search(spec, data, ctx, budget, search_space(space).narrowed(spec.search_space),
-                                   max_train, run_dir, runner, max_tokens=max_tokens)
+            trials = random_search(spec, data, ctx, budget, narrowed, max_train, run_dir, runner, max_tokens=max_tokens)
         else:
-            trials, _ = tpe_search(spec, data, ctx, budget, search_space(space).narrowed(spec.search_space),
-                                   max_train, run_dir, runner, max_tokens=max_tokens)
+            trials, _ = tpe_search(spec, data, ctx, budget, narrowed, max_train, run_dir, runner, max_tokens=max_tokens)
     if max_tokens is None:
         trials = trials[:budget]
     base_cfg = {**BASE_CFG, "seed": seed}
@@ -248,10 +247,11 @@ def sweep(tasks: list[str], space: str, ctx: Context, out_dir: str | Path, with_
         spec = load_spec(resolve_task(task))
         run_dir = out_dir / "sweep" / spec.name
         data = prepare_splits(spec, run_dir / "data")
-        max_train = min(max_train_for(space, spec.budget.max_train_samples), data["sizes"]["train"])
+        narrowed = search_space(space).narrowed(spec.search_space)  # the task's own data moves and pins
+        max_train = narrowed.max_examples(max_train_for(space, spec.budget.max_train_samples), data["sizes"]["train"])
         run_trial_base(spec, data, {**BASE_CFG, "seed": ctx.seed}, ctx, run_dir, runner)
         _test_score(spec, data, {**BASE_CFG, "seed": ctx.seed}, None, ctx, run_dir, runner)
-        configs = all_configs(space, max_train, ctx.seed)
+        configs = all_configs(narrowed, max_train, ctx.seed)
         for i, cfg in enumerate(configs):
             t = time.time()
             rec = run_trial(spec, data, {**cfg, "id": f"c{i}"}, ctx, run_dir, runner)

@@ -7,6 +7,9 @@ pick trial configurations from the same grid, so an equal trial budget is a fair
   comparisons never meet a missing trial (recording the whole of "full" is out of reach on a CPU).
   Warm starts are off in it: their result depends on the whole chain of parents, which a finite table
   cannot enumerate.
+* "data": for the tasks where data decides (support_queues, clock_24h, phone_e164): lr x epochs, and the
+  data moves each task's spec declares as `search_space.recipe` (27 configurations with three variants), all
+  the training examples the recipe gives (up to the task's cap). Warm starts are off, as in "bench".
 
 Each is a SearchSpace value: TREX gets it through graph.main.build_graph(space=...), the baselines read it here.
 """
@@ -23,6 +26,9 @@ SPACES: dict[str, SearchSpace] = {
     "bench": SearchSpace.restricted({"lr": [1e-4, 1e-3, 3e-3], "epochs": [1, 2, 3], "lora_r": [8], "batch_size": [8],
                                      "layer_fraction": [0.5], "template": ["chat"], "recipe": [{}],
                                      "max_samples": [0.5, 1.0]}),
+    "data": SearchSpace.restricted({"lr": [3e-4, 1e-3, 3e-3], "epochs": [1, 2, 3], "lora_r": [8], "batch_size": [8],
+                                    "layer_fraction": [0.5], "template": ["chat"], "recipe": [{}],
+                                    "max_samples": [1.0]}),
 }
 # A space's cap on training examples per trial (on top of the task's own budget.max_train_samples).
 MAX_TRAIN = {"bench": 64}

@@ -6,6 +6,8 @@ any slot the LLM's proposals could not. The node records which planner was used 
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from langgraph.runtime import Runtime
 
 from trex.context import Context
@@ -61,6 +63,22 @@ def accepted_sources(state: State) -> list[dict]:
     return [v["extra_source"] for v in (state.research or {}).get("sources", []) if v.get("accepted")]
 
 
+def refused_sources(state: State, space: SearchSpace) -> dict[str, str]:
+    """The extra sources of the space's recipe variants that the research step refused (by the path a variant
+    names, relative to the spec's base_dir), with its reason: the planners avoid those data moves."""
+    refused = {str(Path(v["path"]).resolve()): v["why"] for v in (state.research or {}).get("sources", [])
+               if not v.get("accepted") and v.get("path")}
+    out = {}
+    for variant in space.grids.get("recipe", ()):
+        for src in (variant or {}).get("extra_sources", []):
+            path = src.get("path")
+            if path:
+                full = Path(path) if Path(path).is_absolute() else Path(state.spec.base_dir or ".") / path
+                if str(full.resolve()) in refused:
+                    out[path] = refused[str(full.resolve())]
+    return out
+
+
 def plan_round(state: State, runtime: Runtime[Context], space: SearchSpace = DEFAULT_SPACE) -> dict:
     from tools.planning.config_bounds import model_hidden_size
     from tools.planning.llm_planner import PlanInput, plan_next_round
@@ -68,7 +86,7 @@ def plan_round(state: State, runtime: Runtime[Context], space: SearchSpace = DEF
     ctx = runtime.context
     spec = state.spec
     space = space.narrowed(spec.search_space)  # the task's own pins and ranges, inside the run's space
-    max_train = min(spec.budget.max_train_samples, state.data.get("sizes", {}).get("train", spec.budget.max_train_samples))
+    max_train = space.max_examples(spec.budget.max_train_samples, state.data.get("sizes", {}).get("train"))
     round_no = state.round + 1
     # planning_tree: after a human rejected this round's plan, its configs count as tried (nodes/review_plan.py).
     inputs = PlanInput(tree=planning_tree(state), parent_id=state.selected, k=spec.budget.configs_per_round, max_train=max_train,
@@ -77,7 +95,7 @@ def plan_round(state: State, runtime: Runtime[Context], space: SearchSpace = DEF
                        hidden_size=model_hidden_size(spec.base_model, ctx.cache_dir) if ctx.chat_model else None,
                        priors=stored_priors(state, ctx, spec.budget.configs_per_round),
                        research=[t.get("text", "") for t in ((state.research or {}).get("brief") or {}).get("takeaways", [])],
-                       space=space, sources=accepted_sources(state))
+                       space=space, sources=accepted_sources(state), refused=refused_sources(state, space))
     # `propose` is looked up at call time, so the built-in planner can be swapped (tests do).
     plan = plan_next_round(inputs, lambda *a, **kw: propose(*a, **kw), ctx, f"plan_round:{round_no}", state.llm)
     node = Node(id=f"n{round_no}", parent=state.selected, round=round_no, status="planned", rationale=plan.rationale,

@@ -6,6 +6,7 @@ configured, else extractively. Each candidate dataset is vetted (licence, size, 
 tools/research/source_vetting.py); those accepted are the only extra sources a planned trial may add."""
 from __future__ import annotations
 
+import json
 import time
 
 from langgraph.runtime import Runtime
@@ -20,6 +21,21 @@ from tools.research.research_brief import research_brief
 from tools.research.source_vetting import vet_all
 
 
+def own_answers(state: State, errors: list[str], n: int = 200) -> list[str]:
+    """Up to n answers of the task's own data (the training split when it is prepared); [] when unreadable."""
+    from tools.data.datasets import load_records
+
+    try:
+        train = (state.data or {}).get("paths", {}).get("train")
+        if train:
+            with open(train, encoding="utf-8") as f:
+                return [json.loads(line)["output"] for line, _ in zip(f, range(n)) if line.strip()]
+        return [r["output"] for r in load_records(state.spec)[:n]]
+    except Exception as err:  # noqa: BLE001 - vetting without the shape check still runs
+        errors.append(f"own answers for vetting: {type(err).__name__}: {err}"[:300])
+        return []
+
+
 def research(state: State, runtime: Runtime[Context]) -> dict:
     ctx = runtime.context
     start = time.time()
@@ -32,7 +48,8 @@ def research(state: State, runtime: Runtime[Context]) -> dict:
     lit = research_notes(state.requirement, state.spec.goal, store=store, online=ctx.online)
     datasets, ds_errors = candidate_datasets(state.spec, online=ctx.online)
     brief, ledger = research_brief(state.requirement, lit["notes"], datasets, ctx, state.llm)
-    vetted = vet_all(datasets, state.spec, state.spec.labels)  # which candidates may become training sources
+    # Which candidates may become training sources; the task's own answers let vetting compare answer shapes.
+    vetted = vet_all(datasets, state.spec, state.spec.labels, own_answers(state, errors))
     found = {"notes": lit["notes"], "datasets": datasets, "sources": vetted, "source": lit["source"], "brief": brief,
              "errors": errors + lit["errors"] + ds_errors, "online": ctx.online,
              "wall_s": round(time.time() - start, 2)}

@@ -1,6 +1,7 @@
 """What a run's planners may choose: a SearchSpace restricts the trial table (trex/trial_config.py) to grids of
 values per field, and a task spec's `search_space` narrows it further (a value pins a field, a list restricts it,
-{min, max} keeps the grid inside a range, `warm_start: false` turns warm starts off). A space is passed in
+{min, max} keeps the grid inside a range, `warm_start: false` turns warm starts off, and `recipe` lists the data
+moves the search may take, e.g. an extra source with and without filters). A space is passed in
 (graph.main.build_graph(space=...)), never patched in.
 """
 from __future__ import annotations
@@ -12,8 +13,9 @@ from trex.trial_config import FIELDS, TrialField, value
 
 
 # Fields a task spec's `search_space` may pin or restrict. Derived ones (max_samples: budget.max_train_samples,
-# lora_alpha: 2 x lora_r, seed: the run's) and the recipe (the spec's own `recipe`) are set elsewhere.
-SPEC_SETTABLE = tuple(n for n, f in FIELDS.items() if f.default is not None and f.kind != "recipe")
+# lora_alpha: 2 x lora_r, seed: the run's) are set elsewhere. `recipe` takes data-recipe variants (trex/recipe.py)
+# applied on top of the spec's own `recipe`: the data strategies a planner may choose.
+SPEC_SETTABLE = tuple(n for n, f in FIELDS.items() if f.default is not None)
 
 
 def _checked(f: TrialField, v):
@@ -40,8 +42,10 @@ def declared_grid(name: str, declared) -> tuple:
     values, {min, max} keeps the field's grid values in that range (and the two ends)."""
     if name not in SPEC_SETTABLE:
         raise ValueError(f"{name!r} cannot be set in search_space (settable: {', '.join(SPEC_SETTABLE)}; "
-                         "training examples: budget.max_train_samples; data changes: recipe)")
+                         "training examples: budget.max_train_samples)")
     f = FIELDS[name]
+    if f.kind == "recipe":
+        return _recipe_grid(declared)
     if isinstance(declared, dict):
         if not f.ordered:
             raise ValueError(f"{name}: only numeric fields take a {{min, max}} range; give a value or a list")
@@ -57,6 +61,33 @@ def declared_grid(name: str, declared) -> tuple:
     if not values:
         raise ValueError(f"{name}: an empty list allows nothing")
     return tuple(dict.fromkeys(_checked(f, v) for v in values))
+
+
+def _recipe_grid(declared) -> tuple:
+    """Recipe variants as a spec declares them: one mapping pins it, a list offers each; every variant is checked
+    (trex/recipe.py) and kept in its compact form (defaults left out), so equal variants are one value."""
+    from trex.recipe import RecipeError, parse_recipe
+
+    variants = declared if isinstance(declared, list) else [declared]
+    if not variants:
+        raise ValueError("recipe: an empty list allows nothing (give [{}] to keep the task's data as it is)")
+    out = []
+    for i, v in enumerate(variants):
+        if not isinstance(v, dict):
+            raise ValueError(f"recipe: variant {i + 1} is not a mapping of recipe fields: {v!r}")
+        try:
+            compact = parse_recipe(v).model_dump(mode="json", exclude_defaults=True)
+        except RecipeError as err:
+            raise ValueError(f"recipe: variant {i + 1}: {err}") from None
+        if compact not in out:
+            out.append(compact)
+    return tuple(out)
+
+
+def recipe_growth(recipe: dict) -> float:
+    """How many training examples a recipe variant can give per example of the task's own split: 1 plus the
+    weights of its extra sources (tools/data/recipe_ops.mix_sources takes len(own) x weight from each)."""
+    return 1.0 + sum(float(s.get("weight", 1.0)) for s in (recipe or {}).get("extra_sources", []))
 
 
 @dataclass(frozen=True)
@@ -160,6 +191,14 @@ class SearchSpace:
             notes.append("warm_start dropped: this search space has no warm starts")
             out["warm_start"] = False
         return out, notes
+
+    def max_examples(self, cap: int, train_size: int | None) -> int:
+        """The training examples a trial may use at most: the task's cap, or fewer when no recipe of this space
+        can produce that many (the task's own split, grown by the extra sources a recipe variant mixes in)."""
+        if train_size is None:
+            return cap
+        growth = max(map(recipe_growth, self.grids.get("recipe", ({},))), default=1.0)
+        return max(1, min(cap, int(train_size * growth)))
 
     def size(self, max_train: int) -> int:
         n = 1

@@ -91,6 +91,7 @@ class PlanInput:
     research: list[str] = field(default_factory=list)  # takeaways of the research brief (nodes/research.py)
     space: SearchSpace = DEFAULT_SPACE  # what the round may choose from (graph.main.build_graph(space=...))
     sources: list[dict] = field(default_factory=list)  # vetted datasets a recipe may add (tools/research/source_vetting.py)
+    refused: dict[str, str] = field(default_factory=dict)  # sources of the space's data moves research refused: why
 
 
 def condensed_memory(p: PlanInput) -> str:
@@ -230,7 +231,7 @@ def plan_next_round(p: PlanInput, offline: Callable[..., tuple[str, list[TrialCo
 
     def run_offline(tree=None, k=None):
         return offline(tree or p.tree, p.parent_id, k or p.k, p.max_train, p.seed, p.higher_is_better,
-                       priors=p.priors, space=p.space)
+                       priors=p.priors, space=p.space, sources=p.sources, refused=p.refused)
 
     kept: dict = {}
 

@@ -27,6 +27,21 @@ DIAGNOSIS_PRIORS = {
 }
 DIAGNOSIS_PRIORS["underfitting"][("warm_start", 1)] = 1.1  # val loss still falling: keep training the parent
 
+# Coarse step of a round (the paper's strategy, then configuration): each slot first picks a strategy type, then
+# the best concrete move of that type. Training strategies move one hyper-parameter (DIAGNOSIS_PRIORS); the data
+# strategy swaps the trial's data recipe for another the space offers. Mixing in more data (a recipe that adds a
+# source) is what a diagnosis argues for here: the paper's largest gains came from data, and a base model or a
+# run that stalls, overfits or underfits on a small split is short of examples. Recipes that only reshape the
+# task's own data (dedup, balance, filters) keep DIAGNOSIS_PRIORS' ("recipe", 1) weight.
+SOURCE_PRIORS = {"baseline": 0.9, "underfitting": 0.7, "no_gain": 1.0, "overfitting": 1.1, "improving": 0.4}
+CLEANED_BONUS = 0.1  # of two recipes with the same sources, the one that also filters or dedups goes first
+STRATEGIES = {"data": ("recipe",), "schedule": ("lr", "epochs", "warm_start"), "samples": ("max_samples",),
+              "capacity": ("lora_r", "layer_fraction", "batch_size", "template")}
+STRATEGY_OF = {dim: name for name, dims in STRATEGIES.items() for dim in dims}
+# Generic clean-up of a collected source (rules that need no model): drop exact duplicates, empty answers and
+# rows that are mostly markup or symbols (scraped fragments).
+SOURCE_CLEANUP = {"dedup": "exact", "filters": {"drop_empty_output": True, "max_symbol_ratio": 0.3}}
+
 
 def default_config(max_train: int, seed: int, space: SearchSpace = DEFAULT_SPACE) -> TrialConfig:
     return TrialConfig(**space.default_config(max_train, seed))
@@ -118,9 +133,91 @@ def observed_effects(tree: dict[str, Node], max_train: int) -> dict[tuple[str, i
     return effects
 
 
+def _sources(recipe: dict) -> tuple[str, ...]:
+    return tuple(sorted(s.get("path") or f"hf:{s.get('hf_id')}" for s in (recipe or {}).get("extra_sources", [])))
+
+
+def _reshapes(recipe: dict) -> bool:
+    """Does a recipe clean the data (filters, dedup) on top of what it mixes?"""
+    return bool((recipe or {}).get("filters")) or (recipe or {}).get("dedup", "none") != "none"
+
+
+def recipe_variants(space: SearchSpace, sources: list[dict] | None) -> list[dict]:
+    """The data recipes a round may move to: the space's own, and for a space that does not hold recipes to its
+    grid, each vetted collected source (tools/research/source_vetting.py) mixed in as it is and cleaned by rules."""
+    variants = [dict(r) for r in space.grids.get("recipe", ())]
+    if "recipe" in space.grids and not space.exact and "recipe" not in space.strict:
+        for src in sources or []:
+            for extra in ({}, SOURCE_CLEANUP):
+                v = {"extra_sources": [dict(src)], **extra}
+                if v not in variants:
+                    variants.append(v)
+    return variants
+
+
+def data_effects(tree: dict[str, Node]) -> dict[str, float]:
+    """Reward change seen when a child's trial used another data recipe than its parent's best: per recipe
+    (its JSON) and per source it mixes in ("source:" + path), so a source that hurt once is not mixed in again."""
+    out: dict[str, float] = {}
+    for node in tree.values():
+        parent = tree.get(node.get("parent") or "")
+        if not parent or node.get("status") != "evaluated" or parent["id"] == ROOT or parent.get("score") is None:
+            continue
+        base_cfg = best_trial_config(parent)
+        if base_cfg is None:
+            continue
+        for trial in node.get("trials", []):
+            res = node.get("results", {}).get(trial["id"], {})
+            if "score" not in res or value(trial, "recipe") == value(base_cfg, "recipe"):
+                continue
+            delta = res["score"] - parent["score"]
+            recipe = value(trial, "recipe")
+            key = json.dumps(recipe, sort_keys=True)
+            out[key] = out.get(key, 0.0) + delta
+            for name in set(_sources(recipe)) - set(_sources(value(base_cfg, "recipe"))):
+                out["source:" + name] = out.get("source:" + name, 0.0) + delta
+    return out
+
+
+REFUSED_PRIOR = -1.0  # a data move mixing in a source the research step refused: last of all moves
+
+
+def data_moves(anchor: TrialConfig, diagnosis: str, variants: list[dict], tree: dict[str, Node],
+               sign: int, refused: dict[str, str] | None = None) -> list[tuple[float, str, TrialConfig]]:
+    """(score, label, config) for each data recipe other than the anchor's, scored by the diagnosis' prior for
+    its kind of move, what the research step said of its sources, and the effects its recipe and sources had in
+    the tree."""
+    refused = refused or {}
+    effects = data_effects(tree)
+    current = value(anchor, "recipe")
+    out = []
+    for variant in variants:
+        if variant == current:
+            continue
+        added = set(_sources(variant)) - set(_sources(current))
+        why_not = [refused[name] for name in sorted(added) if name in refused]
+        if added and why_not:
+            prior = REFUSED_PRIOR
+            label = f"add {', '.join(sorted(added))}, which research refused ({why_not[0][:120]})"
+        elif added:
+            prior = SOURCE_PRIORS.get(diagnosis, 0.0) + (CLEANED_BONUS if _reshapes(variant) else 0.0)
+            label = f"add {', '.join(sorted(added))}" + (" (cleaned)" if _reshapes(variant) else "")
+        else:
+            prior = DIAGNOSIS_PRIORS.get(diagnosis, {}).get(("recipe", 1), 0.0)
+            label = f"reshape the data {json.dumps(variant, sort_keys=True)}"
+        evidence = effects.get(json.dumps(variant, sort_keys=True), 0.0)
+        evidence += 0.5 * sum(effects.get("source:" + name, 0.0) for name in _sources(variant))
+        cfg = TrialConfig(**{**anchor, "warm_start": False, "recipe": variant})
+        if not variant:
+            cfg.pop("recipe", None)
+        out.append((prior + 5.0 * sign * evidence, label, cfg))
+    return out
+
+
 def propose(tree: dict[str, Node], parent_id: str, k: int, max_train: int, seed: int,
             higher_is_better: bool = True, priors: list[dict] | None = None,
-            space: SearchSpace = DEFAULT_SPACE) -> tuple[str, list[TrialConfig]]:
+            space: SearchSpace = DEFAULT_SPACE, sources: list[dict] | None = None,
+            refused: dict[str, str] | None = None) -> tuple[str, list[TrialConfig]]:
     """Return (rationale, k configs) for a new child of parent_id; never repeats a config in the tree.
 
     `priors` ([{config, task, gain}], best first; memory.insight_store.prior_configs) are configurations that
@@ -157,6 +254,8 @@ def propose(tree: dict[str, Node], parent_id: str, k: int, max_train: int, seed:
     sign = 1 if higher_is_better else -1
     candidates = []
     for dim in space.searched():
+        if dim == "recipe":
+            continue  # data moves: below, one per recipe the space offers
         for direction in (1, -1) if FIELDS[dim].ordered else (1,):
             if dim == "warm_start" and not trained_anchor:
                 continue  # nothing to warm-start from
@@ -165,12 +264,19 @@ def propose(tree: dict[str, Node], parent_id: str, k: int, max_train: int, seed:
                 continue
             score = priors.get((dim, direction), 0.0) + 5.0 * sign * effects.get((dim, direction), 0.0)
             candidates.append((score + rng.random() * 0.1, dim, direction, cfg))
+    if "recipe" in space.searched():
+        for score, label, cfg in data_moves(anchor, diagnosis, recipe_variants(space, sources), tree, sign, refused):
+            if trial_key(cfg, parent_id) not in tried:
+                candidates.append((score + rng.random() * 0.1, "recipe", label, cfg))
     candidates.sort(key=lambda c: -c[0])
     # Two-step moves (the two best single moves combined) widen the search once singles run out.
     for a, b in zip(candidates, candidates[1:]):
         if a[1] != b[1] and "warm_start" not in (a[1], b[1]):  # a warm start keeps its parent's recipe
-            combo = move(a[3], b[1], b[2], max_train, space)
+            combo = (TrialConfig(**{**a[3], "recipe": value(b[3], "recipe")}) if b[1] == "recipe"
+                     else move(a[3], b[1], b[2], max_train, space))
             if combo is not None:
+                if not combo.get("recipe"):
+                    combo.pop("recipe", None)
                 candidates.append((a[0] + b[0] - 1.0, f"{a[1]}+{b[1]}", 0, combo))
     for score, dim, direction, cfg in candidates:
         if len(picks) >= k:
@@ -178,7 +284,10 @@ def propose(tree: dict[str, Node], parent_id: str, k: int, max_train: int, seed:
         if trial_key(cfg, parent_id) not in tried:
             picks.append(cfg)
             tried.add(trial_key(cfg, parent_id))
-            notes.append(f"{dim} {'up' if direction > 0 else 'down' if direction < 0 else 'combined'} (prior {score:.2f})")
+            strategy = "+".join(dict.fromkeys(STRATEGY_OF.get(d, d) for d in dim.split("+")))
+            how = direction if isinstance(direction, str) else (
+                f"{dim} {'up' if direction > 0 else 'down' if direction < 0 else 'combined'}")
+            notes.append(f"{strategy} strategy: {how} (prior {score:.2f})")
     for _ in range(200 * k):  # the neighbourhood is exhausted: random restarts over the grid
         if len(picks) >= k:
             break

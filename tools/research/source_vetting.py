@@ -3,12 +3,15 @@
 Checked: its licence (known terms that allow training; non-commercial is allowed and carried along; no stated
 licence is refused), its size (rows known, at least MIN_ROWS), its fields (mapped to the task's input and
 output by name: the catalog's own mapping, else common column names), for a classification task its labels
-(they must share labels with the task), and that it is not the task's own data. What passes is an
+(they must share labels with the task), for a task whose answers have a fixed shape (dates, codes, numbers) that
+the candidate's answers mostly have that shape too, and that it is not the task's own data. What passes is an
 ExtraSource dict a recipe can mix in (weight 0.5 by default); leak checks against validation and test apply
 when the recipe runs (tools/data/recipes.py). Each refusal says why, in a line, for the node and the report.
 """
 from __future__ import annotations
 
+import re
+from collections import Counter
 from pathlib import Path
 
 from trex.recipe import RecipeError, parse_recipe
@@ -37,6 +40,28 @@ def _licence(text: str) -> tuple[dict | None, str | None]:
     return None, f"licence {text!r} is not one TREX knows allows training"
 
 
+def answer_shape(text: str) -> str:
+    """An answer's shape: each digit as 9, each run of letters as a, whitespace as one space
+    ("+14155550199" -> "+99999999999", "2024-03-01" -> "9999-99-99", "13:30" -> "99:99")."""
+    return re.sub(r"\s+", " ", re.sub(r"\d", "9", re.sub(r"[^\W\d_]+", "a", text.strip())))
+
+
+def shape_mismatch(own: list[str], theirs: list[str]) -> str | None:
+    """Why a candidate's answers do not look like the task's, or None. Only where the task's answers have a fixed
+    shape (at most max(3, 10 %) distinct shapes): free text has no shape to compare, and labels are checked apart."""
+    if len(own) < 10 or len(theirs) < 10:
+        return None
+    shapes = Counter(map(answer_shape, own))
+    if len(shapes) > max(3, len(own) // 10):
+        return None
+    same = sum(answer_shape(t) in shapes for t in theirs) / len(theirs)
+    if same >= 0.5:
+        return None
+    mine, other = shapes.most_common(1)[0][0], Counter(map(answer_shape, theirs)).most_common(1)[0][0]
+    return (f"its answers are shaped like {other!r}, the task's like {mine!r} ({same:.0%} of its answers match): "
+            "mixed in, it would teach another answer format")
+
+
 def _field(fields: list[str], named: str | None, common: tuple[str, ...]) -> str | None:
     if named and named in fields:
         return named
@@ -44,7 +69,8 @@ def _field(fields: list[str], named: str | None, common: tuple[str, ...]) -> str
     return next((lower[n] for n in common if n in lower), None)
 
 
-def vet(candidate: dict, task_type: str, labels: list[str] | None, own_paths: set[str]) -> tuple[dict | None, str]:
+def vet(candidate: dict, task_type: str, labels: list[str] | None, own_paths: set[str],
+        own_outputs: list[str] | None = None) -> tuple[dict | None, str]:
     """(ExtraSource dict, why) for a candidate from tools/research/dataset_search.py; None and the refusal when
     it cannot be a training source."""
     path, hf_id = candidate.get("path"), None if candidate.get("path") else candidate.get("id")
@@ -72,6 +98,10 @@ def vet(candidate: dict, task_type: str, labels: list[str] | None, own_paths: se
         shared = theirs & set(labels)
         if not shared:
             return None, f"none of its labels ({', '.join(sorted(theirs)[:5])}) is one of the task's"
+    mismatch = shape_mismatch(own_outputs or [], candidate.get("output_sample") or []) \
+        if task_type != "classification" else None
+    if mismatch:
+        return None, mismatch
     source = {**({"path": path} if path else {"hf_id": hf_id}), "input_field": source_in, "output_field": source_out,
               "weight": 0.5, "licence": licence}
     try:
@@ -82,12 +112,13 @@ def vet(candidate: dict, task_type: str, labels: list[str] | None, own_paths: se
     return source, why
 
 
-def vet_all(candidates: list[dict], spec, labels: list[str] | None) -> list[dict]:
-    """Each candidate with its verdict: {"id", "source", "accepted", "why", "extra_source"}."""
+def vet_all(candidates: list[dict], spec, labels: list[str] | None, own_outputs: list[str] | None = None) -> list[dict]:
+    """Each candidate with its verdict: {"id", "source", "accepted", "why", "extra_source"}. own_outputs (the
+    task's answers, a sample) enable the answer-shape check."""
     own = {str(spec.data_path(s).resolve()) for s in spec.data if s.path is not None}
     out = []
     for c in candidates:
-        source, why = vet(c, spec.task_type, labels, own)
+        source, why = vet(c, spec.task_type, labels, own, own_outputs)
         out.append({"id": c.get("id"), "source": c.get("source"), "accepted": source is not None, "why": why,
-                    **({"extra_source": source} if source else {})})
+                    **({"path": c["path"]} if c.get("path") else {}), **({"extra_source": source} if source else {})})
     return out

@@ -1,0 +1,226 @@
+"""Data strategies in the search: the offline tasks where data decides, the data moves a spec declares, the
+built-in planner's choice of a strategy type before a configuration, and collected sources becoming moves."""
+import json
+
+import pytest
+
+from ftbench import generate_data_tasks as gen
+from ftbench.space import all_configs, space
+from tools.data import recipe_ops
+from tools.data.datasets import prepare_splits
+from tools.data.recipes import apply_recipe
+from tools.data.spec_loading import load_spec
+from tools.data.task_catalog import resolve_task
+from tools.planning.planner import SOURCE_CLEANUP, propose, recipe_variants
+from trex.search_space import DEFAULT_SPACE, SearchSpace, declared_grid
+from trex.spec import SpecError
+from trex.tree import ROOT
+
+REPO = __import__("pathlib").Path(__file__).resolve().parent.parent
+DATA_TASKS = ("support_queues", "clock_24h", "phone_e164")
+
+
+def test_generator_is_deterministic_and_matches_the_committed_files(tmp_path):
+    written = gen.write(tmp_path)
+    assert len(written) == 6
+    for path in written:
+        assert path.read_text(encoding="utf-8") == (REPO / "ftbench" / "data" / path.name).read_text(encoding="utf-8")
+    assert gen.support_queues(seed=99) != gen.support_queues()
+
+
+def true_queue(text: str) -> str:
+    """The queue whose template wrote a message (openers and closers around it)."""
+    import re
+    for queue, templates in gen.QUEUES.items():
+        for t in templates:
+            if re.search(re.sub(r"\\\{\w+\\\}", ".+", re.escape(t)), text):
+                return queue
+    raise AssertionError(f"no template wrote {text!r}")
+
+
+def test_the_noisy_pool_is_noisy_in_ways_rules_can_remove():
+    own, pool = gen.support_queues()
+    legacy = [r for r in pool if r["text"].startswith("[ticket-import]")]
+    junk = [r for r in pool if recipe_ops.symbol_ratio(r["text"]) > 0.15]
+    clean = [r for r in pool if r not in legacy and r not in junk]
+    assert len(legacy) == len(junk) == len(clean) == 100
+    assert all(recipe_ops.symbol_ratio(r["text"]) <= 0.15 for r in own + clean + legacy)
+    assert all(true_queue(r["text"]) == r["queue"] for r in own + clean)
+    assert all(true_queue(r["text"]) != r["queue"] for r in legacy)  # the old system's names mean other queues
+    assert {r["queue"] for r in junk} == {"billing"}
+
+
+def test_the_catalog_sources_share_fields_but_only_the_helpful_one_shares_the_answer_format():
+    own, catalog = gen.clock_24h()
+    assert all(len(r["time_24h"]) == 5 and r["time_24h"][2] == ":" for r in catalog)
+    assert {r["time"][2] for r in own} == {":"}
+    own, directory = gen.phone_e164()
+    assert all(r["e164"].startswith("+1") and len(r["e164"]) == 12 for r in own)
+    assert all(not r["phone"].startswith("+") and r["phone"].count("-") == 2 for r in directory)
+    assert not {r["text"] for r in own} & {r["text"] for r in directory}
+
+
+@pytest.mark.parametrize("task", DATA_TASKS)
+def test_each_data_task_offers_three_data_moves_that_change_the_training_data(task, tmp_path):
+    spec = load_spec(resolve_task(task))
+    narrowed = space("data").narrowed(spec.search_space)
+    variants = narrowed.grids["recipe"]
+    assert len(variants) == 3 and variants[0] == {}
+    data = prepare_splits(spec, tmp_path)
+    train = [json.loads(line) for line in open(data["paths"]["train"], encoding="utf-8")]
+    holdout = [json.loads(line)["input"] for s in ("val", "test") for line in open(data["paths"][s], encoding="utf-8")]
+    made = [apply_recipe(train, v, holdout, base_dir=spec.base_dir) for v in variants]
+    assert made[0][0] == train  # our data as it is
+    assert len(made[1][0]) == 3 * len(train)  # the source at weight 2 triples the examples
+    assert made[2][1]["filter"]["dropped"] > 0  # the third variant's rules remove rows
+    # The search may use every example a recipe gives (up to the task's cap), not only the own split's size.
+    assert narrowed.max_examples(spec.budget.max_train_samples, len(train)) == spec.budget.max_train_samples
+    assert len(all_configs(narrowed, 60, 0)) == 27  # lr x epochs x data move
+
+
+def test_the_filtered_pool_keeps_only_clean_rows(tmp_path):
+    spec = load_spec(resolve_task("support_queues"))
+    cleaned = spec.search_space["recipe"][2]
+    rows, stats = apply_recipe([], cleaned, [], base_dir=spec.base_dir)
+    assert stats["sources"][1]["filtered"] == 200
+    _, pool = gen.support_queues()
+    clean_pool = {r["text"] for r in pool if not r["text"].startswith("[ticket-import]")
+                  and recipe_ops.symbol_ratio(r["text"]) <= 0.15}
+    assert {r["input"] for r in rows} <= clean_pool
+
+
+def test_a_spec_declares_recipe_variants_and_bad_ones_are_refused_by_name():
+    assert declared_grid("recipe", [{}, {"dedup": "exact"}, {"dedup": "exact"}]) == ({}, {"dedup": "exact"})
+    assert declared_grid("recipe", {"balance": "upsample"}) == ({"balance": "upsample"},)
+    with pytest.raises(ValueError, match="empty list"):
+        declared_grid("recipe", [])
+    with pytest.raises(ValueError, match="variant 2.*dedup"):
+        declared_grid("recipe", [{}, {"dedup": "sometimes"}])
+    with pytest.raises(SpecError, match="variant 1"):
+        load_spec({"name": "t", "goal": "g", "base_model": "m", "data": [{"path": "x.jsonl"}],
+                   "search_space": {"recipe": ["filters"]}})
+    # `recipe: [{}]` turns data moves off: the planner never leaves the task's own data.
+    off = DEFAULT_SPACE.narrowed({"recipe": [{}]})
+    tree = root_only()
+    for seed in range(3):
+        _, cfgs = propose(tree, ROOT, 3, max_train=60, seed=seed, space=off, sources=[POOL])
+        assert all(not c.get("recipe") for c in cfgs)
+
+
+POOL = {"path": "pool.jsonl", "input_field": "text", "output_field": "label", "weight": 1.0}
+
+
+def root_only():
+    return {ROOT: {"id": ROOT, "parent": None, "round": 0, "status": "evaluated", "score": 0.2, "visits": 1,
+                   "value": 0.0, "best_trial": "base", "trials": [{"id": "base", "epochs": 0}], "results": {},
+                   "diagnosis_kind": "baseline"}}
+
+
+DATA_SPACE = SearchSpace.restricted({"lr": [3e-4, 1e-3, 3e-3], "epochs": [1, 2, 3], "recipe": [
+    {}, {"extra_sources": [POOL]}, {"extra_sources": [POOL], "filters": {"max_symbol_ratio": 0.15}}]})
+
+
+def test_at_the_root_the_second_slot_is_a_data_move_mixing_in_the_cleaned_source():
+    rationale, (default, second) = propose(root_only(), ROOT, 2, max_train=60, seed=0, space=DATA_SPACE)
+    assert not default.get("recipe")
+    assert second["recipe"] == DATA_SPACE.grids["recipe"][2] and second["lr"] == default["lr"]
+    assert "data strategy: add pool.jsonl (cleaned)" in rationale
+
+
+def child(tree, parent, nid, trials, scores, best, diagnosis="no_gain"):
+    tree[nid] = {"id": nid, "parent": parent, "round": len(tree), "status": "evaluated", "score": scores[best],
+                 "visits": 1, "value": 0.0, "best_trial": best, "trials": trials,
+                 "results": {t["id"]: {"score": s} for t, s in zip(trials, scores.values())},
+                 "diagnosis_kind": diagnosis}
+    return tree
+
+
+def test_a_source_that_hurt_is_not_mixed_in_again_and_one_that_helped_is_kept():
+    tree = root_only()
+    _, first = propose(tree, ROOT, 2, max_train=60, seed=0, space=DATA_SPACE)
+    # The default won (0.5); the cleaned source scored 0.2 below it. Next round, from n1, the data moves that mix
+    # the pool in rank below every training move.
+    child(tree, ROOT, "n1", first, {"t0": 0.5, "t1": 0.5}, "t0")
+    _, second = propose(tree, "n1", 2, max_train=60, seed=0, space=DATA_SPACE)
+    child(tree, "n1", "n2", second, {"t0": 0.5, "t1": 0.3}, "t0")
+    tree["n2"]["trials"][1] = {**tree["n2"]["trials"][1], "recipe": DATA_SPACE.grids["recipe"][1]}
+    rationale, third = propose(tree, "n1", 2, max_train=60, seed=0, space=DATA_SPACE)
+    assert all(not c.get("recipe") for c in third), rationale
+    # Where the source helped, the child's best keeps its recipe and training moves are made around it.
+    tree = root_only()
+    child(tree, ROOT, "n1", first, {"t0": 0.3, "t1": 0.7}, "t1")
+    _, next_round = propose(tree, "n1", 2, max_train=60, seed=0, space=DATA_SPACE)
+    assert all(c.get("recipe") == first[1]["recipe"] for c in next_round)
+
+
+def test_vetted_collected_sources_become_data_moves_only_where_the_space_does_not_hold_recipes():
+    variants = recipe_variants(DEFAULT_SPACE, [POOL])
+    assert {"extra_sources": [POOL]} in variants and {"extra_sources": [POOL], **SOURCE_CLEANUP} in variants
+    assert recipe_variants(DATA_SPACE, [POOL]) == list(DATA_SPACE.grids["recipe"])  # an exact (benchmark) space
+    assert recipe_variants(DEFAULT_SPACE.narrowed({"recipe": [{}]}), [POOL]) == [{}]  # the spec turned them off
+    _, cfgs = propose(root_only(), ROOT, 2, max_train=60, seed=0, sources=[POOL])
+    assert cfgs[1]["recipe"] == {"extra_sources": [POOL], **SOURCE_CLEANUP}
+
+
+def test_without_sources_the_default_spaces_first_round_is_unchanged():
+    # The reshaping recipes of the default space (dedup, balance) keep their low prior: lr up, then epochs up.
+    _, (default, second, third) = propose(root_only(), ROOT, 3, max_train=100, seed=0)
+    assert second["lr"] == 2e-3 and third["epochs"] == 3 and not second.get("recipe")
+
+
+def test_a_data_move_whose_source_research_refused_comes_after_every_training_move():
+    refused = {"pool.jsonl": "its answers are shaped like '999-999-9999', the task's like '+99999999999'"}
+    rationale, cfgs = propose(root_only(), ROOT, 4, max_train=60, seed=0, space=DATA_SPACE, refused=refused)
+    assert all(not c.get("recipe") for c in cfgs[:3])  # the default, then lr and epochs moves
+    _, unrefused = propose(root_only(), ROOT, 4, max_train=60, seed=0, space=DATA_SPACE)
+    assert unrefused[1].get("recipe")  # without the refusal the same slot mixes the source in
+
+
+def test_vetting_refuses_a_source_whose_answers_have_another_shape():
+    from tools.research.source_vetting import answer_shape, shape_mismatch, vet
+
+    assert answer_shape("+14155550199") == "+99999999999" and answer_shape("13:30") == "99:99"
+    own = [r["e164"] for r in gen.phone_e164()[0]]
+    directory = [r["phone"] for r in gen.phone_e164()[1]]
+    assert "999-999-9999" in shape_mismatch(own, directory)
+    assert shape_mismatch(own, own) is None
+    assert shape_mismatch(["a long free text answer number %d" % i + " word" * i for i in range(50)], directory) is None
+    candidate = {"path": "/x/dir.jsonl", "license": "mit", "size": 400, "fields": ["text", "phone"],
+                 "input_field": "text", "output_field": "phone", "output_sample": directory}
+    source, why = vet(candidate, "generation", None, set(), own)
+    assert source is None and "another answer format" in why
+    source, why = vet({**candidate, "output_sample": own}, "generation", None, set(), own)
+    assert source is not None
+
+
+@pytest.mark.parametrize("task,accepted,refused", [
+    ("support_queues", {"support_queues_pool"}, set()),
+    ("clock_24h", {"clock_phrases_catalog"}, set()),
+    ("phone_e164", set(), {"phone_directory_catalog"}),
+    ("date_iso", set(), {"clock_phrases_catalog", "phone_directory_catalog"}),
+])
+def test_the_research_step_finds_each_data_tasks_catalog_source_and_vets_it(task, accepted, refused):
+    from tools.data.datasets import load_records
+    from tools.research.dataset_search import candidate_datasets
+    from tools.research.source_vetting import vet_all
+
+    spec = load_spec(resolve_task(task))
+    datasets, errors = candidate_datasets(spec)
+    assert not errors
+    verdicts = vet_all(datasets, spec, spec.labels, [r["output"] for r in load_records(spec)[:200]])
+    assert {v["id"] for v in verdicts if v["accepted"]} == accepted
+    assert refused <= {v["id"] for v in verdicts if not v["accepted"]}
+    assert all(v.get("path") for v in verdicts)
+
+
+def test_plan_round_maps_research_refusals_onto_the_spaces_data_moves(tmp_path):
+    from nodes.plan_round import refused_sources
+    from trex.state import State
+
+    spec = load_spec(resolve_task("phone_e164"))
+    directory = str((REPO / "ftbench" / "data" / "phone_directory_catalog.jsonl").resolve())
+    state = State(task=spec.model_dump(), run_dir=str(tmp_path),
+                  research={"sources": [{"id": "phone_directory_catalog", "accepted": False, "why": "shape",
+                                         "path": directory}]})
+    narrowed = space("data").narrowed(spec.search_space)
+    assert refused_sources(state, narrowed) == {"../data/phone_directory_catalog.jsonl": "shape"}
