@@ -18,6 +18,7 @@ from memory.run_log import log_event
 from tools.research.dataset_search import candidate_datasets
 from tools.research.literature import research_notes
 from tools.research.research_brief import research_brief
+from tools.research.column_mapping import map_unmapped
 from tools.research.source_vetting import vet_all
 
 
@@ -49,7 +50,11 @@ def research(state: State, runtime: Runtime[Context]) -> dict:
     datasets, ds_errors = candidate_datasets(state.spec, online=ctx.online)
     brief, ledger = research_brief(state.requirement, lit["notes"], datasets, ctx, state.llm)
     # Which candidates may become training sources; the task's own answers let vetting compare answer shapes.
-    vetted = vet_all(datasets, state.spec, state.spec.labels, own_answers(state, errors))
+    answers = own_answers(state, errors)
+    vetted = vet_all(datasets, state.spec, state.spec.labels, answers)
+    # Columns vetting could not map by name: the chat model maps them (when one is configured), then vet again.
+    vetted, ledger = map_unmapped(datasets, vetted, state.spec, ctx, ledger,
+                                  lambda c: vet_all([c], state.spec, state.spec.labels, answers)[0])
     found = {"notes": lit["notes"], "datasets": datasets, "sources": vetted, "source": lit["source"], "brief": brief,
              "errors": errors + lit["errors"] + ds_errors, "online": ctx.online,
              "wall_s": round(time.time() - start, 2)}

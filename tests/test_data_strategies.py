@@ -224,3 +224,59 @@ def test_plan_round_maps_research_refusals_onto_the_spaces_data_moves(tmp_path):
                                          "path": directory}]})
     narrowed = space("data").narrowed(spec.search_space)
     assert refused_sources(state, narrowed) == {"../data/phone_directory_catalog.jsonl": "shape"}
+
+
+def _odd_columns_dataset(tmp_path):
+    rows = [{"utterance": f"my card {i} is lost", "routing_code": "card_lost", "ticket": i} for i in range(30)]
+    path = tmp_path / "odd.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return {"id": "odd", "source": "hub", "path": str(path), "size": 30, "license": "mit",
+            "fields": ["utterance", "routing_code", "ticket"], "labels": ["card_lost"]}
+
+
+@pytest.mark.parametrize("answers,accepted", [
+    ([{"input_field": "utterance", "output_field": "routing_code", "reason": "text and its intent"}], True),
+    ([{"input_field": "utterance", "output_field": "intent", "reason": "guess"}], False),  # not a column: refused
+])
+def test_a_chat_model_maps_columns_vetting_could_not_and_its_mapping_is_checked(tmp_path, monkeypatch, answers,
+                                                                                accepted):
+    import tools.llm.chat_models
+    from tests.fake_chat import fake_model
+    from tools.research.column_mapping import map_unmapped
+    from tools.research.source_vetting import vet_all
+    from trex.context import Context
+
+    spec = load_spec(resolve_task("bank_intents"))
+    cand = _odd_columns_dataset(tmp_path)
+    verdicts = vet_all([cand], spec, spec.labels)
+    assert not verdicts[0]["accepted"] and verdicts[0]["why"].startswith("no input and output columns")
+    again = lambda c: vet_all([c], spec, spec.labels)[0]  # noqa: E731
+    offline = Context(cache_dir=str(tmp_path / "c"))
+    assert map_unmapped([cand], verdicts, spec, offline, None, again)[0] == verdicts  # no chat model: unchanged
+    fake = fake_model(ColumnMap=answers)
+    monkeypatch.setattr(tools.llm.chat_models, "load_chat_model", lambda spec, cache_dir=None: fake)
+    ctx = Context(cache_dir=str(tmp_path / "c"), chat_model="fake:scripted")
+    (verdict,), ledger = map_unmapped([cand], verdicts, spec, ctx, None, again)
+    assert verdict["accepted"] is accepted and ledger["calls"] >= 1
+    assert "utterance" in fake.calls[0]["prompt"] and "my card 0 is lost" in fake.calls[0]["prompt"]
+    if accepted:
+        assert verdict["extra_source"]["input_field"] == "utterance" and verdict["mapped_by"] == "chat model"
+    else:
+        assert "mapping was not usable" in verdict["why"] and "intent" in verdict["why"]
+
+
+def test_the_llm_planner_is_shown_the_declared_data_moves_and_may_pick_one():
+    from tools.llm.schemas import RoundPlan
+    from tools.planning.llm_planner import PlanInput, condensed_memory, usable_configs
+
+    spec = load_spec(resolve_task("phone_e164"))
+    narrowed = space("data").narrowed(spec.search_space)
+    refused = {"../data/phone_directory_catalog.jsonl": "answers in another format"}
+    p = PlanInput(tree=root_only(), parent_id=ROOT, k=2, max_train=60, seed=0, task=spec.model_dump(),
+                  space=narrowed, refused=refused)
+    memory = condensed_memory(p)
+    assert memory.count("recipe (data strategy") == 3 and memory.count("research refused") == 2
+    plan = RoundPlan.model_validate({"rationale": "try the directory", "trials": [
+        {"rationale": "more data", "lr": 1e-3, "epochs": 2, "recipe": narrowed.grids["recipe"][1]}]})
+    configs, notes, _ = usable_configs(plan, p)
+    assert configs[0]["recipe"] == narrowed.grids["recipe"][1], notes  # a declared move is kept as declared

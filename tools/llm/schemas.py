@@ -96,3 +96,10 @@ class Example(BaseModel):
 class SyntheticExamples(BaseModel):
     """New training examples written by the chat model."""
     examples: list[Example] = Field(min_length=1)
+
+
+class ColumnMap(BaseModel):
+    """Which columns of a candidate dataset hold a task's input and its expected output."""
+    input_field: str | None = Field(None, description="The column holding what the model is given; null if none.")
+    output_field: str | None = Field(None, description="The column holding the expected answer; null if none.")
+    reason: str = Field("", description="One sentence.")

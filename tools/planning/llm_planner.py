@@ -112,8 +112,13 @@ def condensed_memory(p: PlanInput) -> str:
               if f.kind == "choice" and n not in p.space.grids]
     space += [f"{n} (default {f.text(f.default)}): {f.help}" for n, f in FIELDS.items()
               if f.ordered and f.default is not None and n not in p.space.grids]
-    space += ["recipe: {dedup: none|exact|near, balance: none|upsample|downsample, filters: {...}, max_samples"
-              + (", extra_sources: [{path or hf_id of a collected source below, weight 0.1..2}]}" if p.sources else "}")]
+    if p.space.exact or "recipe" in p.space.strict:  # the space (a task's spec) lists the data moves allowed
+        space += [f"recipe (data strategy; one of these, as written): {json.dumps(v, sort_keys=True)}"
+                  + "".join(f" -- research refused {name}: {clip(why, 160)}" for name, why in p.refused.items()
+                            if name in json.dumps(v)) for v in p.space.grids.get("recipe", ({},))]
+    else:
+        space += ["recipe: {dedup: none|exact|near, balance: none|upsample|downsample, filters: {...}, max_samples"
+                  + (", extra_sources: [{path or hf_id of a collected source below, weight 0.1..2}]}" if p.sources else "}")]
     space += [f"collected source {s.get('path') or s.get('hf_id')}: {s['input_field']} -> input, {s['output_field']} "
               f"-> output, licence {s['licence']['name'] if s.get('licence') else '?'}" for s in p.sources[:MAX_SOURCES]]
     space += [
@@ -191,13 +196,15 @@ def usable_configs(plan: RoundPlan, p: PlanInput) -> tuple[list[TrialConfig], li
     """(safe, new configs, up to k; notes per proposal; the kept proposals' rationales)."""
     anchor, trained = anchor_config(p)
     tried = {trial_key(t, n.get("parent")) for n in p.tree.values() for t in n.get("trials", [])}
+    # Sources a recipe may add: the vetted collected ones, and those of the data moves the space itself lists.
+    allowed = p.sources + [src for v in p.space.grids.get("recipe", ()) for src in (v or {}).get("extra_sources", [])]
     configs, notes, why = [], [], []
     for i, prop in enumerate(plan.trials):
         if len(configs) >= p.k:
             notes.append(f"proposal {i}: beyond the {p.k} trials of a round, not run")
             continue
         cfg, reasons = check_config(merge(anchor, prop), p.max_train, p.hidden_size, anchor,
-                                    trained and p.space.warm_start, sources=p.sources)
+                                    trained and p.space.warm_start, sources=allowed)
         if cfg is not None:
             cfg, moved = p.space.onto(cfg, p.max_train)
             reasons += moved
