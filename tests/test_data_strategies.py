@@ -280,3 +280,39 @@ def test_the_llm_planner_is_shown_the_declared_data_moves_and_may_pick_one():
         {"rationale": "more data", "lr": 1e-3, "epochs": 2, "recipe": narrowed.grids["recipe"][1]}]})
     configs, notes, _ = usable_configs(plan, p)
     assert configs[0]["recipe"] == narrowed.grids["recipe"][1], notes  # a declared move is kept as declared
+
+
+def test_the_loss_filter_drops_the_examples_the_starting_model_finds_least_likely(tiny_task, tmp_path, context):
+    """The model-based filter on tiny data: the declared share is dropped, highest answer losses first, and the
+    filtered trial is another trial to the cache (same prepared file, other training data)."""
+    import tools.trials.trial_jobs as trial_jobs
+    from tools.data.spec_loading import parse_spec
+
+    spec = parse_spec(tiny_task)
+    data = prepare_splits(spec, tmp_path / "data")
+    cfg = {"id": "t0", "lr": 2e-3, "epochs": 1, "lora_r": 4, "lora_alpha": 8, "batch_size": 4, "max_samples": 16,
+           "layer_fraction": 1.0, "template": "plain", "seed": 0}
+    plain = trial_jobs.run_training(spec, data, cfg, context)
+    filtered = trial_jobs.run_training(spec, data, {**cfg, "recipe": {"loss_filter": 0.25}}, context)
+    assert plain["status"] == filtered["status"] == "ok" and filtered["key"] != plain["key"]
+    assert plain["train_examples"] == 16 and filtered["train_examples"] == 12
+    report = filtered["loss_filter"]
+    assert report["dropped"] == 4 and report["mean_loss_dropped"] > report["mean_loss_kept"]
+
+
+def test_drop_high_loss_ranks_by_each_examples_own_answer_loss(context):
+    import torch
+
+    from tools.worker.lora_training import drop_high_loss, encode_example, example_losses
+    from tools.worker.model_loading import load_model
+
+    model, tok = load_model({"base_model": "trex/tiny-random", "cache_dir": context.cache_dir, "device": "cpu"})
+    examples = [encode_example(tok, f"question {i}: ", "yes" if i % 2 else "no no no") for i in range(8)]
+    batched = example_losses(model, examples, tok.pad_token_id, batch_size=3)
+    single = [example_losses(model, [e], tok.pad_token_id)[0] for e in examples]
+    assert batched == pytest.approx(single, rel=1e-4)  # padding and batching do not change an example's loss
+    kept, report = drop_high_loss(model, examples, tok.pad_token_id, 0.5)
+    dropped = [e for e in examples if e not in kept]
+    assert len(dropped) == 4 and min(single[examples.index(e)] for e in dropped) >= \
+        max(single[examples.index(e)] for e in kept)
+    assert torch.is_grad_enabled()

@@ -98,6 +98,10 @@ class Recipe(_Strict):
     max_samples: int | None = Field(None, ge=1, description="Cap after mixing; the mixing weights still hold.")
     seed: int = 0
     synthesis: Synthesis | None = None
+    loss_filter: float | None = Field(None, gt=0, lt=1, description=(
+        "Model-based filter (AIDP's scoring operator, done with the model at hand): drop this share of the "
+        "training examples with the highest answer loss under the model the trial starts from (its parent's "
+        "adapter on a warm start, else the base model). Wrong labels stand out once a parent has learnt the task."))
 
 
 def parse_recipe(data: Recipe | dict | None) -> Recipe:
@@ -123,5 +127,6 @@ def recipe_hash(recipe: Recipe | dict, train_digest: str) -> str:
     for source in dump.get("extra_sources", []):
         if source.get("format") == "auto":
             del source["format"]
+    dump.pop("loss_filter", None)  # applied by the training worker, not to the prepared file (trial_jobs keys it)
     canonical = json.dumps(dump, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(f"v{RECIPE_VERSION}\n{canonical}\n{train_digest}".encode()).hexdigest()

@@ -53,6 +53,9 @@ def train_key(spec: TaskSpec, data: dict, cfg: dict, init_key: str | None = None
     warm-started from, where it trains (backend, device, precision: tools/trials/trial_runtime.py) and (inside
     cache_key) the training code's version."""
     hyper = {k: v for k, v in key_view(_hyper(cfg)).items() if k != "recipe"}
+    loss_filter = effective_recipe(spec, cfg).get("loss_filter")
+    if loss_filter:  # the worker drops examples by loss: same file, other training data
+        hyper["loss_filter"] = loss_filter
     return cache_key("train", {"base_model": spec.base_model, "task": task_payload(spec, data["labels"]),
                                "train": file_digest(train_path or data["paths"]["train"]),
                                "val": file_digest(data["paths"]["val"]), "config": hyper, "init": init_key,
@@ -99,7 +102,8 @@ def _train(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init, key: str, 
            "task": task_payload(spec, data["labels"]), "config": _hyper(cfg),
            "train_path": train_path, "val_path": data["paths"]["val"],
            "score": {"eval_path": data["paths"]["val"], "max_examples": ctx.max_eval_examples},
-           "backend": ctx.backend, "memory_mb": ctx.trial_memory_mb, "init_adapter": init[0] if init else None}
+           "backend": ctx.backend, "memory_mb": ctx.trial_memory_mb, "init_adapter": init[0] if init else None,
+           "loss_filter": effective_recipe(spec, cfg).get("loss_filter")}
     result = run_job(with_executor(job, ctx), adapter_dir, ctx.trial_timeout_s)
     val_eval = result.pop("val_eval", None)
     if val_eval:
