@@ -97,6 +97,30 @@ def cmd_reuse(args) -> int:
     return 0
 
 
+def cmd_combine(args) -> int:
+    """Pool the runs of several comparisons (e.g. the bench and data tiers, each with its own space and budget)
+    into one results table: the means and bootstrap intervals then run over every task of every part."""
+    import json
+    from pathlib import Path
+
+    from ftbench.results import write_results
+
+    records, parts = [], []
+    for d in _list(args.runs):
+        runs = Path(d) / "runs.jsonl"
+        if not runs.is_file():
+            print(f"ftbench combine: {runs} does not exist (the output directory of an `ftbench run`)")
+            return 2
+        records += [json.loads(line) for line in runs.read_text(encoding="utf-8").splitlines() if line.strip()]
+        parts.append(d)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    seeds = sorted({r["seed"] for r in records})
+    write_results(records, out, {"budget": "per part", "seeds": seeds, "space": "per part: " + ", ".join(parts)})
+    print(f"combined {len(records)} runs from {len(parts)} comparisons into {out}/results.md")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ftbench", description="FT-Bench: TREX's policies against random search "
                                                                  "and Optuna TPE at an equal trial budget.")
@@ -132,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     ex = sub.add_parser("export", parents=[common], help="add the trial cache's results to a replay table")
     ex.add_argument("--table", required=True)
     ex.set_defaults(func=cmd_export)
+    co = sub.add_parser("combine", help="pool several comparisons' runs into one table (means and intervals over all)")
+    co.add_argument("--runs", required=True, help="comma-separated output directories of `ftbench run`")
+    co.add_argument("--out", required=True, help="output directory")
+    co.set_defaults(func=cmd_combine)
     ru = sub.add_parser("reuse", help="trials a second comparison needed to reach the first one's best (goal P2)")
     ru.add_argument("--first", required=True, help="output directory of the first `run`")
     ru.add_argument("--second", required=True, help="output directory of the second `run` (same cache / insights)")

@@ -380,3 +380,27 @@ def test_at_equal_compute_the_baselines_train_as_many_tokens_as_trex(task_file, 
     with pytest.raises(ValueError, match="needs policy uct_global"):
         run_comparison([str(task_file)], ["random"], [0], 2, tmp_path / "x", bench_ctx, space="bench",
                        runner=FakeRunner(train, score), compute="tokens")
+
+
+def test_combine_pools_comparisons_run_with_different_spaces(tmp_path):
+    """Two tiers with their own spaces and budgets pool into one table: means and intervals over all tasks."""
+    import json
+
+    from ftbench.cli import main as ftbench
+
+    def rec(task, policy, seed, test):
+        return {"task": task, "policy": policy, "seed": seed, "best_val": test, "best_test": test, "base_test": 0.1,
+                "base_val": 0.1, "reference": None, "higher_is_better": True, "tokens_trained": 1000, "metric": "accuracy",
+                "trace": [test], "scored_by": None, "n_trials": 1, "n_trained": 0, "n_cached": 0,
+                "n_replayed": 1, "n_missing": 0, "n_failed": 0}
+
+    for part, task in (("a", "t1"), ("b", "t2")):
+        (tmp_path / part).mkdir()
+        rows = [rec(task, p, s, (0.9 if p == "uct_global" else 0.5) + 0.01 * s) for p in ("uct_global", "random")
+                for s in range(3)]
+        (tmp_path / part / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert ftbench(["combine", "--runs", f"{tmp_path / 'a'},{tmp_path / 'b'}", "--out", str(tmp_path / "c")]) == 0
+    summary = json.loads((tmp_path / "c" / "summary.json").read_text())
+    assert summary["gain_test"]["random"]["runs"] == 6 and summary["gain_test"]["random"]["ratio"] == pytest.approx(0.81 / 0.41)
+    assert "| t1 | uct_global |" in (tmp_path / "c" / "results.md").read_text()
+    assert ftbench(["combine", "--runs", str(tmp_path / "missing"), "--out", str(tmp_path / "d")]) == 2
