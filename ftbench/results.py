@@ -51,6 +51,8 @@ def aggregate(records: list[dict]) -> list[dict]:
         row["base_test"], _, _ = _mean_sd([r["base_test"] for r in group])
         row["tokens_trained"], _, _ = _mean_sd([r.get("tokens_trained") for r in group])
         row["scored_by"] = None if task == "ALL" else next((r["scored_by"] for r in group if r.get("scored_by")), None)
+        row["paper_trex"] = None if task == "ALL" else next((r["paper_trex"] for r in group
+                                                             if r.get("paper_trex") is not None), None)
         for name in ("n_trials", "n_trained", "n_cached", "n_replayed", "n_missing", "n_failed"):
             row[name] = sum(r[name] for r in group)
         rows.append(row)
@@ -109,7 +111,7 @@ def _f(x, sd=None) -> str:
 def write_csv(rows: list[dict], path: Path) -> None:
     fields = ["task", "policy", "runs", "best_val", "best_val_sd", "best_test", "best_test_sd", "base_test",
               "gain_test", "gain_test_sd", "gain_val", "gain_val_sd", "tokens_trained", "n_trials", "n_trained", "n_cached",
-              "n_replayed", "n_missing", "n_failed", "scored_by"]
+              "n_replayed", "n_missing", "n_failed", "scored_by", "paper_trex"]
     with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
@@ -147,6 +149,10 @@ def render_markdown(rows: list[dict], meta: dict, plots: list[str]) -> str:
         for p, b in boot.items():
             ratio = (f"{b['ratio']:.3f} [{b['ratio_ci'][0]:.3f}, {b['ratio_ci'][1]:.3f}]" if "ratio" in b else "")
             lines.append(f"| {p} | {b['runs']} | {b['mean']:.3f} [{b['ci'][0]:.3f}, {b['ci'][1]:.3f}] | {ratio} |")
+    paper = {r["task"]: r["paper_trex"] for r in rows if r.get("paper_trex") is not None}
+    if paper:
+        lines += ["", "TREX's scores as the paper reports them (a column apart: gains above are normalised against "
+                      "each task's reference_score): " + "; ".join(f"{t}: {v:.3f}" for t, v in paper.items()) + "."]
     scorers = sorted({(r["task"], r.get("scored_by")) for r in rows if r.get("scored_by")})
     if scorers:
         lines += ["", "Scored by: " + "; ".join(f"{task}: {how}" for task, how in scorers) + "."]

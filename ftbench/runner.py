@@ -149,6 +149,8 @@ def run_one(task: str, policy: str, seed: int, budget: int, out_dir: Path, ctx: 
         "task": spec.name, "policy": policy, "seed": seed, "budget": budget, "metric": spec.metric,
         "scored_by": scored_by(spec.metric),  # the benchmark's own libraries, or a named approximation
         "higher_is_better": metric.higher_is_better, "reference": spec.reference_score,
+        # The paper's own TREX score, a column apart from the reference the gain is normalised against.
+        "paper_trex": ((spec.notes or {}).get("paper_scores") or {}).get("trex"),
         "base_val": base_val, "base_test": _test_score(spec, data, base_cfg, None, ctx, run_dir, runner),
         "best_val": best["score"] if best else None, "best_test": best_test,
         "best_config": {k: v for k, v in best["config"].items() if k != "id"} if best else None,
