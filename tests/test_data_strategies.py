@@ -316,3 +316,65 @@ def test_drop_high_loss_ranks_by_each_examples_own_answer_loss(context):
     assert len(dropped) == 4 and min(single[examples.index(e)] for e in dropped) >= \
         max(single[examples.index(e)] for e in kept)
     assert torch.is_grad_enabled()
+
+
+RECIPE_MOVES = {  # each data strategy a planner may choose, and what it must do to the training records
+    "extra_source": ({"extra_sources": [{"path": "pool.jsonl", "input_field": "text", "output_field": "label"}]},
+                     lambda out, own: len(out) == 2 * len(own) and any(r["input"].startswith("pool") for r in out)),
+    "rule_filter": ({"filters": {"regex_exclude": "^noise"}},
+                    lambda out, own: len(out) < len(own) and not any(r["input"].startswith("noise") for r in out)),
+    "dedup": ({"dedup": "exact"}, lambda out, own: len(out) < len(own) and len({r["input"] for r in out}) == len(out)),
+    "balance": ({"balance": "downsample"},
+                lambda out, own: len({sum(r["output"] == c for r in out) for c in ("a", "b")}) == 1),
+    "cap": ({"max_samples": 5}, lambda out, own: len(out) == 5),
+}
+
+
+@pytest.mark.parametrize("move", RECIPE_MOVES)
+def test_every_data_strategy_changes_the_training_data_as_declared(move, tmp_path):
+    own = ([{"input": f"clean {i}", "output": "a"} for i in range(8)] + [{"input": f"noise {i}", "output": "b"}
+                                                                          for i in range(3)]
+           + [{"input": "clean 0", "output": "a"}])
+    (tmp_path / "pool.jsonl").write_text("".join(json.dumps({"text": f"pool {i}", "label": "a"}) + "\n"
+                                                 for i in range(40)))
+    recipe, holds = RECIPE_MOVES[move]
+    out, _ = apply_recipe(own, recipe, [], base_dir=str(tmp_path))
+    assert holds(out, own) and out != own
+
+
+TRAINING_MOVES = {  # each training strategy, and what the trained result must show
+    "epochs": ({"epochs": 2}, lambda r, base: r["steps"] == 2 * base["steps"]),
+    "samples": ({"max_samples": 8}, lambda r, base: r["train_examples"] == 8 < base["train_examples"]),
+    "lr": ({"lr": 2e-2}, lambda r, base: r["loss_curve"][-1] != base["loss_curve"][-1]),
+    "rank": ({"lora_r": 8, "lora_alpha": 16}, lambda r, base: adapter(r)["r"] == 8 != adapter(base)["r"]),
+    "layers": ({"layer_fraction": 0.5}, lambda r, base: 0 < n_layers(r) < n_layers(base)),
+    "template": ({"template": "chat"}, lambda r, base: r["tokens"] != base["tokens"]),
+    "sequence length": ({}, None),  # the spec's max_seq_length: tests/test_sequence_length.py
+    "continue from the parent": ({}, None),  # warm start: tests/test_executor.py
+}
+
+
+def adapter(result):
+    return json.load(open(f"{result['adapter']}/adapter_config.json"))
+
+
+def n_layers(result):
+    modules = adapter(result).get("layers_to_transform")
+    return len(modules) if modules else 10**6
+
+
+def test_every_training_strategy_changes_the_training_as_declared(tiny_task, tmp_path, context):
+    import tools.trials.trial_jobs as trial_jobs
+    from tools.data.spec_loading import parse_spec
+
+    spec = parse_spec(tiny_task)
+    data = prepare_splits(spec, tmp_path / "data")
+    cfg = {"id": "t0", "lr": 2e-3, "epochs": 1, "lora_r": 4, "lora_alpha": 8, "batch_size": 4, "max_samples": 16,
+           "layer_fraction": 1.0, "template": "plain", "seed": 0}
+    base = trial_jobs.run_training(spec, data, cfg, context)
+    assert base["status"] == "ok"
+    for name, (change, holds) in TRAINING_MOVES.items():
+        if holds is None:
+            continue
+        result = trial_jobs.run_training(spec, data, {**cfg, **change}, context)
+        assert result["status"] == "ok" and holds(result, base), name
