@@ -404,3 +404,25 @@ def test_combine_pools_comparisons_run_with_different_spaces(tmp_path):
     assert summary["gain_test"]["random"]["runs"] == 6 and summary["gain_test"]["random"]["ratio"] == pytest.approx(0.81 / 0.41)
     assert "| t1 | uct_global |" in (tmp_path / "c" / "results.md").read_text()
     assert ftbench(["combine", "--runs", str(tmp_path / "missing"), "--out", str(tmp_path / "d")]) == 2
+
+
+def test_the_shipped_data_tier_table_replays_the_published_results(tmp_path, bench_ctx, monkeypatch):
+    """benchmarks/ftbench_offline/data_table.jsonl (the tasks where data decides) replays the README's row for
+    support_queues, seed 0: TREX-UCT mixes in the filtered ticket pool in round 1 and ends at val 0.867, test
+    0.889; every configuration of the data space has its test score."""
+    from pathlib import Path
+
+    from ftbench.replay import open_table
+
+    table = Path(__file__).resolve().parent.parent / "benchmarks/ftbench_offline/data_table.jsonl"
+    assert open_table(table).holes() == {}
+    bench_ctx.max_eval_examples = 200  # as recorded (the default)
+    no_training(monkeypatch)
+    no_insight_store(monkeypatch)
+    records = run_comparison(["support_queues"], ["uct_global", "random"], [0], 4, tmp_path / "out", bench_ctx,
+                             space="data", log=lambda *_: None, runner=replay_runner.runner_for(str(table)))
+    got = {r["policy"]: r for r in records}
+    assert all(r["n_missing"] == 0 and r["n_replayed"] == 4 for r in records)
+    trex = got["uct_global"]
+    assert trex["best_val"] == pytest.approx(0.8667, abs=1e-4) and trex["best_test"] == pytest.approx(0.8889, abs=1e-4)
+    assert trex["configs"][1]["recipe"]["filters"]  # round 1's second trial: the cleaned pool
