@@ -46,7 +46,7 @@ def stored_priors(state: State, ctx: Context, k: int) -> list[dict]:
     """Winning configurations of earlier runs (this task first, then like tasks on the same base model), for a
     round that has no trained parent to start from; [] otherwise or when the store is unavailable."""
     from memory.insight_store import open_context_store, prior_configs
-    from tools.planning.planner import best_trial_config
+    from tools.planning.tree_evidence import best_trial_config
 
     anchor = best_trial_config(state.tree.get(state.selected) or {})
     if anchor is not None and anchor.get("epochs", 0) > 0:

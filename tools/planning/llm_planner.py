@@ -21,7 +21,8 @@ from trex.state import TrialConfig
 from trex.tree import ROOT, children, describe, evaluated, path_to, siblings
 from tools.llm.prompts import PLAN_SYSTEM, PLAN_USER
 from tools.planning.config_bounds import check_config
-from tools.planning.planner import best_trial_config, default_config, observed_effects, trial_key
+from tools.planning.planner import default_config, trial_key
+from tools.planning.tree_evidence import best_trial_config, observed_effects
 from trex.search_space import DEFAULT_SPACE, SearchSpace
 from trex.trial_config import FIELDS, PROPOSABLE, bounds_text, extra_settings
 

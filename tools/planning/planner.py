@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import random
 
+from tools.planning.data_moves import SOURCE_CLEANUP, data_moves, recipe_variants  # noqa: F401 (SOURCE_CLEANUP: re-exported)
+from tools.planning.tree_evidence import best_trial_config, observed_effects
 from trex.state import Node, TrialConfig
 from trex.search_space import DEFAULT_SPACE, SearchSpace
 from trex.trial_config import FIELDS, IDENTITY, value
-from trex.tree import ROOT
 
 # Which moves a diagnosis argues for: (dimension, direction) -> prior weight.
 DIAGNOSIS_PRIORS = {
@@ -29,18 +30,10 @@ DIAGNOSIS_PRIORS["underfitting"][("warm_start", 1)] = 1.1  # val loss still fall
 
 # Coarse step of a round (the paper's strategy, then configuration): each slot first picks a strategy type, then
 # the best concrete move of that type. Training strategies move one hyper-parameter (DIAGNOSIS_PRIORS); the data
-# strategy swaps the trial's data recipe for another the space offers. Mixing in more data (a recipe that adds a
-# source) is what a diagnosis argues for here: the paper's largest gains came from data, and a base model or a
-# run that stalls, overfits or underfits on a small split is short of examples. Recipes that only reshape the
-# task's own data (dedup, balance, filters) keep DIAGNOSIS_PRIORS' ("recipe", 1) weight.
-SOURCE_PRIORS = {"baseline": 0.9, "underfitting": 0.7, "no_gain": 1.0, "overfitting": 1.1, "improving": 0.4}
-CLEANED_BONUS = 0.1  # of two recipes with the same sources, the one that also filters or dedups goes first
+# strategy swaps the trial's data recipe for another the space offers (tools/planning/data_moves.py).
 STRATEGIES = {"data": ("recipe",), "schedule": ("lr", "epochs", "warm_start"), "samples": ("max_samples",),
               "capacity": ("lora_r", "layer_fraction", "batch_size", "template")}
 STRATEGY_OF = {dim: name for name, dims in STRATEGIES.items() for dim in dims}
-# Generic clean-up of a collected source (rules that need no model): drop exact duplicates, empty answers and
-# rows that are mostly markup or symbols (scraped fragments).
-SOURCE_CLEANUP = {"dedup": "exact", "filters": {"drop_empty_output": True, "max_symbol_ratio": 0.3}}
 
 
 def default_config(max_train: int, seed: int, space: SearchSpace = DEFAULT_SPACE) -> TrialConfig:
@@ -104,116 +97,6 @@ def snap(cfg: dict, max_train: int, seed: int, space: SearchSpace = DEFAULT_SPAC
     return TrialConfig(**out)
 
 
-def best_trial_config(node: Node) -> TrialConfig | None:
-    if node.get("failed") or not node.get("best_trial"):
-        return None
-    return next((t for t in node.get("trials", []) if t["id"] == node["best_trial"]), None)
-
-
-def observed_effects(tree: dict[str, Node], max_train: int) -> dict[tuple[str, int], float]:
-    """Reward change seen for each (dimension, direction) move between a parent's best config and its
-    children's trials: evidence about which way this task responds."""
-    effects: dict[tuple[str, int], float] = {}
-    for node in tree.values():
-        parent = tree.get(node.get("parent") or "")
-        if not parent or node.get("status") != "evaluated" or parent["id"] == ROOT:
-            continue
-        base_cfg = best_trial_config(parent)
-        if base_cfg is None:
-            continue
-        for trial in node.get("trials", []):
-            res = node.get("results", {}).get(trial["id"], {})
-            if "score" not in res or parent.get("score") is None:
-                continue
-            delta = res["score"] - parent["score"]
-            for dim in IDENTITY:
-                if value(trial, dim) != value(base_cfg, dim):
-                    direction = 1 if not FIELDS[dim].ordered or (value(trial, dim) > value(base_cfg, dim)) else -1
-                    effects[(dim, direction)] = effects.get((dim, direction), 0.0) + delta
-    return effects
-
-
-def _sources(recipe: dict) -> tuple[str, ...]:
-    return tuple(sorted(s.get("path") or f"hf:{s.get('hf_id')}" for s in (recipe or {}).get("extra_sources", [])))
-
-
-def _reshapes(recipe: dict) -> bool:
-    """Does a recipe clean the data (filters, dedup) on top of what it mixes?"""
-    return bool((recipe or {}).get("filters")) or (recipe or {}).get("dedup", "none") != "none"
-
-
-def recipe_variants(space: SearchSpace, sources: list[dict] | None) -> list[dict]:
-    """The data recipes a round may move to: the space's own, and for a space that does not hold recipes to its
-    grid, each vetted collected source (tools/research/source_vetting.py) mixed in as it is and cleaned by rules."""
-    variants = [dict(r) for r in space.grids.get("recipe", ())]
-    if "recipe" in space.grids and not space.exact and "recipe" not in space.strict:
-        for src in sources or []:
-            for extra in ({}, SOURCE_CLEANUP):
-                v = {"extra_sources": [dict(src)], **extra}
-                if v not in variants:
-                    variants.append(v)
-    return variants
-
-
-def data_effects(tree: dict[str, Node]) -> dict[str, float]:
-    """Reward change seen when a child's trial used another data recipe than its parent's best: per recipe
-    (its JSON) and per source it mixes in ("source:" + path), so a source that hurt once is not mixed in again."""
-    out: dict[str, float] = {}
-    for node in tree.values():
-        parent = tree.get(node.get("parent") or "")
-        if not parent or node.get("status") != "evaluated" or parent["id"] == ROOT or parent.get("score") is None:
-            continue
-        base_cfg = best_trial_config(parent)
-        if base_cfg is None:
-            continue
-        for trial in node.get("trials", []):
-            res = node.get("results", {}).get(trial["id"], {})
-            if "score" not in res or value(trial, "recipe") == value(base_cfg, "recipe"):
-                continue
-            delta = res["score"] - parent["score"]
-            recipe = value(trial, "recipe")
-            key = json.dumps(recipe, sort_keys=True)
-            out[key] = out.get(key, 0.0) + delta
-            for name in set(_sources(recipe)) - set(_sources(value(base_cfg, "recipe"))):
-                out["source:" + name] = out.get("source:" + name, 0.0) + delta
-    return out
-
-
-REFUSED_PRIOR = -1.0  # a data move mixing in a source the research step refused: last of all moves
-
-
-def data_moves(anchor: TrialConfig, diagnosis: str, variants: list[dict], tree: dict[str, Node],
-               sign: int, refused: dict[str, str] | None = None) -> list[tuple[float, str, TrialConfig]]:
-    """(score, label, config) for each data recipe other than the anchor's, scored by the diagnosis' prior for
-    its kind of move, what the research step said of its sources, and the effects its recipe and sources had in
-    the tree."""
-    refused = refused or {}
-    effects = data_effects(tree)
-    current = value(anchor, "recipe")
-    out = []
-    for variant in variants:
-        if variant == current:
-            continue
-        added = set(_sources(variant)) - set(_sources(current))
-        why_not = [refused[name] for name in sorted(added) if name in refused]
-        if added and why_not:
-            prior = REFUSED_PRIOR
-            label = f"add {', '.join(sorted(added))}, which research refused ({why_not[0][:120]})"
-        elif added:
-            prior = SOURCE_PRIORS.get(diagnosis, 0.0) + (CLEANED_BONUS if _reshapes(variant) else 0.0)
-            label = f"add {', '.join(sorted(added))}" + (" (cleaned)" if _reshapes(variant) else "")
-        else:
-            prior = DIAGNOSIS_PRIORS.get(diagnosis, {}).get(("recipe", 1), 0.0)
-            label = f"reshape the data {json.dumps(variant, sort_keys=True)}"
-        evidence = effects.get(json.dumps(variant, sort_keys=True), 0.0)
-        evidence += 0.5 * sum(effects.get("source:" + name, 0.0) for name in _sources(variant))
-        cfg = TrialConfig(**{**anchor, "warm_start": False, "recipe": variant})
-        if not variant:
-            cfg.pop("recipe", None)
-        out.append((prior + 5.0 * sign * evidence, label, cfg))
-    return out
-
-
 def propose(tree: dict[str, Node], parent_id: str, k: int, max_train: int, seed: int,
             higher_is_better: bool = True, priors: list[dict] | None = None,
             space: SearchSpace = DEFAULT_SPACE, sources: list[dict] | None = None,
@@ -265,7 +148,9 @@ def propose(tree: dict[str, Node], parent_id: str, k: int, max_train: int, seed:
             score = priors.get((dim, direction), 0.0) + 5.0 * sign * effects.get((dim, direction), 0.0)
             candidates.append((score + rng.random() * 0.1, dim, direction, cfg))
     if "recipe" in space.searched():
-        for score, label, cfg in data_moves(anchor, diagnosis, recipe_variants(space, sources), tree, sign, refused):
+        reshape = priors.get(("recipe", 1), 0.0)
+        for score, label, cfg in data_moves(anchor, diagnosis, recipe_variants(space, sources), tree, sign, refused,
+                                            reshape):
             if trial_key(cfg, parent_id) not in tried:
                 candidates.append((score + rng.random() * 0.1, "recipe", label, cfg))
     candidates.sort(key=lambda c: -c[0])
