@@ -5,26 +5,15 @@ candidate stays refused with the reason."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
 from tools.llm.schemas import ColumnMap
+from tools.research.dataset_search import head_rows
 
 UNMAPPED = "no input and output columns"  # the start of vetting's refusal that a mapping may cure
 SAMPLE_ROWS = 3
 
 
-def _rows(path: str | None, n: int = SAMPLE_ROWS) -> list[dict]:
-    if not path or Path(path).suffix != ".jsonl":
-        return []
-    try:
-        with open(path, encoding="utf-8") as f:
-            return [json.loads(line) for line, _ in zip((ln for ln in f if ln.strip()), range(n))]
-    except (OSError, ValueError):
-        return []
-
-
 def mapping_messages(candidate: dict, spec) -> list:
-    rows = "\n".join(json.dumps(r, ensure_ascii=False)[:400] for r in _rows(candidate.get("path")))
+    rows = "\n".join(json.dumps(r, ensure_ascii=False)[:400] for r in head_rows(candidate.get("path"), SAMPLE_ROWS))
     return [("system", "You map the columns of a dataset onto a fine-tuning task's input and output. Name only "
                        "columns the dataset has; answer null when none fits."),
             ("human", f"Task: {spec.goal}\nTask type: {spec.task_type}\n"

@@ -39,24 +39,23 @@ def _peek(path: Path) -> tuple[int | None, list[str]]:
     return None, []
 
 
+def head_rows(path: Path | str | None, n: int) -> list[dict]:
+    """The first n rows of a local JSONL file; [] when it is not one or cannot be read."""
+    if not path or Path(path).suffix != ".jsonl":
+        return []
+    try:
+        with open(path, encoding="utf-8") as f:
+            return [json.loads(line) for line, _ in zip((ln for ln in f if ln.strip()), range(n))]
+    except (OSError, ValueError):
+        return []
+
+
 def _output_sample(path: Path, field: str | None, n: int = 200) -> list[str]:
     """The first n values of a local JSONL file's output column (the answer-shape check of
     tools/research/source_vetting.py compares them with the task's own answers); [] when unreadable."""
-    if not field or path.suffix != ".jsonl":
+    if not field:
         return []
-    out = []
-    try:
-        with path.open(encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    row = json.loads(line)
-                    if isinstance(row, dict) and row.get(field) is not None:
-                        out.append(str(row[field]))
-                if len(out) >= n:
-                    break
-    except (OSError, ValueError):
-        return []
-    return out
+    return [str(r[field]) for r in head_rows(path, n) if isinstance(r, dict) and r.get(field) is not None]
 
 
 def _local(path: Path, source: str, licence: str, **extra) -> dict:
