@@ -4,7 +4,7 @@ PostgreSQL checkpoints. Nothing finished is lost or trained again, the killed wo
 final tree is whole.
 
 How each kill point is reached, deterministically: a sitecustomize.py that the test puts on the run's
-PYTHONPATH logs every process start (trex and each trial worker, with its job file) and, when asked,
+PYTHONPATH logs every process start (trex and each trial worker, with its job file) and every job a kept worker runs and, when asked,
 holds trex inside one function (a graph node, or the opening of the checkpointer); the test waits
 for that log line (or hold marker) and kills then.
 """
@@ -32,6 +32,16 @@ import os, sys
 if os.environ.get("TREX_TEST_LAUNCHES"):  # every process of the run: trex and its trial workers
     with open(os.environ["TREX_TEST_LAUNCHES"], "a") as f:
         f.write(" ".join(sys.argv) + "\\n")
+    if "tools.worker.kept_worker" in sys.orig_argv:  # a kept worker runs job after job: log each as a launch
+        import runpy
+        _run_module = runpy.run_module
+
+        def _logged(*args, **kwargs):
+            with open(os.environ["TREX_TEST_LAUNCHES"], "a") as f:
+                f.write(" ".join(sys.argv) + "\\n")  # the kept worker sets argv to [module, job] per job
+            return _run_module(*args, **kwargs)
+
+        runpy.run_module = _logged
 _target = os.environ.pop("TREX_TEST_PAUSE_IN", "")  # popped: workers must not hold
 if _target:  # module|function|marker: hold inside this function until killed
     import functools, importlib, time

@@ -36,9 +36,9 @@ def fake_training(monkeypatch):
     started = []
     real = trial_runner.run_job
 
-    def counting(job, job_dir, timeout_s, module=trial_runner.WORKER_MODULE, env=None):
+    def counting(job, job_dir, timeout_s, module=trial_runner.WORKER_MODULE, env=None, kept=False):
         started.append(job["config"].get("fake"))
-        return real(job, job_dir, timeout_s, module=module, env=env)
+        return real(job, job_dir, timeout_s, module=module, env=env, kept=kept)
 
     monkeypatch.setattr(trial_runner, "WORKER_MODULE", "tests.sleepy_worker")
     monkeypatch.setattr(trial_runner, "run_job", counting)

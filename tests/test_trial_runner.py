@@ -1,27 +1,32 @@
-"""A trial that raises, hangs or produces NaN becomes a failed trial: data, never an exception."""
+"""A trial that raises, hangs or produces NaN becomes a failed trial: data, never an exception, in a fresh
+worker process and in a kept one (tools/trials/kept_workers.py) alike."""
 import pytest
 
 from tools.trials.trial_runner import run_job
 
 
-def test_worker_exception_is_a_failed_trial(tmp_path):
-    out = run_job({"behaviour": "raise"}, tmp_path / "j", timeout_s=60, module="tests.fake_worker")
+@pytest.mark.parametrize("kept", [False, True], ids=["fresh", "kept"])
+def test_worker_exception_is_a_failed_trial(tmp_path, kept):
+    out = run_job({"behaviour": "raise"}, tmp_path / "j", timeout_s=60, module="tests.fake_worker", kept=kept)
     assert out["status"] == "failed" and out["failure"] == "crash" and "boom in the worker" in out["error"]
     assert "Traceback" in out["log_tail"]
 
 
-def test_timeout_is_a_failed_trial(tmp_path):
-    out = run_job({"behaviour": "hang"}, tmp_path / "j", timeout_s=1.5, module="tests.fake_worker")
+@pytest.mark.parametrize("kept", [False, True], ids=["fresh", "kept"])
+def test_timeout_is_a_failed_trial(tmp_path, kept):
+    out = run_job({"behaviour": "hang"}, tmp_path / "j", timeout_s=1.5, module="tests.fake_worker", kept=kept)
     assert out["status"] == "failed" and out["failure"] == "timeout" and out["error"] == "timed out after 1.5 s"
 
 
-def test_missing_result_is_a_failed_trial(tmp_path):
-    out = run_job({"behaviour": "silent"}, tmp_path / "j", timeout_s=60, module="tests.fake_worker")
+@pytest.mark.parametrize("kept", [False, True], ids=["fresh", "kept"])
+def test_missing_result_is_a_failed_trial(tmp_path, kept):
+    out = run_job({"behaviour": "silent"}, tmp_path / "j", timeout_s=60, module="tests.fake_worker", kept=kept)
     assert out["status"] == "failed" and out["error"] == "worker wrote no result"
 
 
-def test_ok_result_comes_back(tmp_path):
-    assert run_job({"behaviour": "ok"}, tmp_path / "j", 60, module="tests.fake_worker") == {"status": "ok", "score": 0.5}
+@pytest.mark.parametrize("kept", [False, True], ids=["fresh", "kept"])
+def test_ok_result_comes_back(tmp_path, kept):
+    assert run_job({"behaviour": "ok"}, tmp_path / "j", 60, module="tests.fake_worker", kept=kept) == {"status": "ok", "score": 0.5}
 
 
 def test_nan_loss_stops_training(tmp_path, tiny_task, cache_dir):
@@ -42,8 +47,9 @@ def test_nan_loss_stops_training(tmp_path, tiny_task, cache_dir):
         train(job, tmp_path / "out")
 
 
-def test_worker_killed_by_the_oom_killer_is_an_oom_failure(tmp_path):
-    out = run_job({"behaviour": "oom_killed"}, tmp_path / "j", 60, module="tests.fake_worker")
+@pytest.mark.parametrize("kept", [False, True], ids=["fresh", "kept"])
+def test_worker_killed_by_the_oom_killer_is_an_oom_failure(tmp_path, kept):
+    out = run_job({"behaviour": "oom_killed"}, tmp_path / "j", 60, module="tests.fake_worker", kept=kept)
     assert out["status"] == "failed" and out["failure"] == "oom" and "SIGKILL" in out["error"]
 
 

@@ -36,8 +36,8 @@ def _env_opt(name: str, kind=float):
     return _env_num(name, "", kind) if _env(name, "").strip() else None
 
 
-def _env_flag(name: str) -> bool:
-    raw = _env(name, "").strip().lower()
+def _env_flag(name: str, default: bool = False) -> bool:
+    raw = _env(name, "1" if default else "").strip().lower()
     if raw in ("", "0", "false", "no", "off"):
         return False
     if raw in ("1", "true", "yes", "on"):
@@ -112,6 +112,11 @@ class Context:
         default_factory=lambda: _env("TREX_TRIAL_EXECUTOR", "local"),
         metadata={"description": "Where trials run: local (a subprocess each) or ray (a Ray task each, on a Ray "
                                  "cluster; the run and cache dirs must then be on storage every node shares)."})
+    keep_workers: bool = field(
+        default_factory=lambda: _env_flag("TREX_KEEP_WORKERS", default=True),
+        metadata={"description": "Local trials run in kept worker processes that hold the base model between "
+                                 "jobs (imports and model load once per run, not per trial); off: a fresh process "
+                                 "per job. Either way a trial runs outside the graph's process."})
     ray_address: str = field(
         default_factory=lambda: _env("TREX_RAY_ADDRESS", _env("RAY_ADDRESS", "")),
         metadata={"description": "Ray cluster to join: ray://head:10001 (Ray Client) or head:6379 (on a cluster "

@@ -134,18 +134,28 @@ class _Tail:
 
 def wait_for(proc: subprocess.Popen, timeout_s: float, job_dir: Path) -> int:
     """proc.wait(timeout_s), forwarding the worker's progress lines meanwhile. Raises subprocess.TimeoutExpired."""
-    if _writer() is None:  # nobody is listening: a plain wait
-        return proc.wait(timeout=timeout_s)
+    def exited(step: float) -> int | None:
+        try:
+            return proc.wait(timeout=step)
+        except subprocess.TimeoutExpired:
+            return None
+
+    return wait_until(exited, timeout_s, job_dir, proc.args)
+
+
+def wait_until(finished, timeout_s: float, job_dir: Path, what="worker") -> int:
+    """Call finished(step) (it blocks up to step seconds, then returns the job's exit code, or None while it
+    runs) until it returns a code, forwarding the worker's progress lines meanwhile. Raises
+    subprocess.TimeoutExpired after timeout_s."""
+    listening = _writer() is not None  # nobody listening: no tail to read between waits
     tail = _Tail(Path(job_dir) / PROGRESS_FILE)
     deadline = time.monotonic() + timeout_s
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
-            raise subprocess.TimeoutExpired(proc.args, timeout_s)
-        try:
-            code = proc.wait(timeout=min(POLL_S, left))
-        except subprocess.TimeoutExpired:
+            raise subprocess.TimeoutExpired(what, timeout_s)
+        code = finished(min(POLL_S, left) if listening else left)
+        if listening:
             tail.forward()
-            continue
-        tail.forward()
-        return code
+        if code is not None:
+            return code

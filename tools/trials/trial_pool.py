@@ -86,7 +86,7 @@ def with_executor(job: dict, ctx) -> dict:
     """The job plus where to run it. The settings travel inside the job (run_job takes them out before the
     worker sees it), so run_job keeps the launcher's signature."""
     keys = ("trial_executor", "max_parallel_trials", "ray_address", "ray_num_cpus", "ray_num_gpus", "ray_memory_mb",
-            "chat_model")
+            "chat_model", "keep_workers")
     return {**job, "executor": {k: getattr(ctx, k) for k in keys if hasattr(ctx, k)}}
 
 
@@ -116,5 +116,6 @@ def run_job(job: dict, job_dir: Path, timeout_s: float, module: str | None = Non
         from tools.trials.ray_runner import run_on_ray
 
         return _once_per_dir(job_dir, lambda: run_on_ray(job, job_dir, timeout_s, ex, module))
+    kept = bool(ex.get("keep_workers", False))  # off unless the run's settings say so (a script calling run_job)
     return _once_per_dir(job_dir, lambda: trial_runner.run_job(job, job_dir, timeout_s, module=module,
-                                                                env=_worker_env(ex)))
+                                                                env=_worker_env(ex), kept=kept))

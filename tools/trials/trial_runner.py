@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 from tools.run.progress_events import PROGRESS_FILE, wait_for
+from tools.trials import kept_workers
 from trex.redact import redact, redact_file
 
 # Where the `tools` package is imported from (a checkout, or site-packages of an installed wheel): the worker
@@ -54,8 +55,10 @@ def kill_running() -> int:
     return len(procs)
 
 
-def run_job(job: dict, job_dir: Path, timeout_s: float, module: str = WORKER_MODULE, env: dict | None = None) -> dict:
-    """Write the job, run `python -m module job.json`, read result.json.
+def run_job(job: dict, job_dir: Path, timeout_s: float, module: str = WORKER_MODULE, env: dict | None = None,
+            kept: bool = False) -> dict:
+    """Write the job, run `python -m module job.json` (in a new process, or with kept=True in a kept worker
+    process that ran earlier jobs: tools/trials/kept_workers.py), read result.json.
 
     A non-zero exit, a missing result or a timeout becomes {"status": "failed", "error": ...}.
     `env` adds variables to the worker's environment (threads per worker when trials run side by side).
@@ -72,23 +75,10 @@ def run_job(job: dict, job_dir: Path, timeout_s: float, module: str = WORKER_MOD
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(IMPORT_ROOT), os.environ.get("PYTHONPATH")])),
            "TOKENIZERS_PARALLELISM": "false", "HF_HUB_DISABLE_TELEMETRY": "1", **(env or {}),
            PARENT_PID_ENV: str(os.getpid())}
-    with log_file.open("w", encoding="utf-8") as log:
-        # A new session, so a timeout kills the worker's own children too.
-        proc = subprocess.Popen([sys.executable, "-m", module, str(job_file)], stdout=log, stderr=subprocess.STDOUT,
-                                cwd=str(job_dir), env=env, start_new_session=True)
-        with _LIVE_LOCK:
-            _LIVE.add(proc)
-        try:
-            code = wait_for(proc, timeout_s, job_dir)  # forwards the worker's progress lines as stream events
-        except subprocess.TimeoutExpired:
-            _kill(proc)
-            return _failed("timeout", f"timed out after {timeout_s:g} s", log_file)
-        except BaseException:  # Ctrl-C, SystemExit: the new session would let the worker train on unseen
-            _kill(proc)
-            raise
-        finally:
-            with _LIVE_LOCK:
-                _LIVE.discard(proc)
+    try:
+        code = (_run_kept if kept else _run_fresh)(job_file, job_dir, log_file, timeout_s, module, env)
+    except subprocess.TimeoutExpired:
+        return _failed("timeout", f"timed out after {timeout_s:g} s", log_file)
     for written in (log_file, result_file):  # written by the worker, kept as artefacts: scrub secrets
         redact_file(written)
     if code < 0:
@@ -104,3 +94,35 @@ def run_job(job: dict, job_dir: Path, timeout_s: float, module: str = WORKER_MOD
     if result.get("status") != "ok":
         result.setdefault("log_tail", _tail(log_file))
     return result
+
+
+def _tracked(proc: subprocess.Popen, wait):
+    """wait() for the worker, which kill_running can stop meanwhile. On a timeout, Ctrl-C or SystemExit the
+    worker is killed before the exception goes on (its new session would let it train on unseen)."""
+    with _LIVE_LOCK:
+        _LIVE.add(proc)
+    try:
+        return wait()
+    except BaseException:
+        _kill(proc)
+        raise
+    finally:
+        with _LIVE_LOCK:
+            _LIVE.discard(proc)
+
+
+def _run_fresh(job_file: Path, job_dir: Path, log_file: Path, timeout_s: float, module: str, env: dict) -> int:
+    with log_file.open("w", encoding="utf-8") as log:
+        # A new session, so a timeout kills the worker's own children too.
+        proc = subprocess.Popen([sys.executable, "-m", module, str(job_file)], stdout=log, stderr=subprocess.STDOUT,
+                                cwd=str(job_dir), env=env, start_new_session=True)
+        return _tracked(proc, lambda: wait_for(proc, timeout_s, job_dir))  # forwards the worker's progress lines
+
+
+def _run_kept(job_file: Path, job_dir: Path, log_file: Path, timeout_s: float, module: str, env: dict) -> int:
+    log_file.write_text("", encoding="utf-8")  # the worker appends this job's output here
+    worker = kept_workers.acquire(module, env, cwd=str(IMPORT_ROOT))
+    try:
+        return _tracked(worker.proc, lambda: kept_workers.run(worker, job_file, job_dir, timeout_s))
+    finally:
+        kept_workers.release(worker)  # a worker that died or was killed is dropped here

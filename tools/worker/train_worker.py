@@ -18,6 +18,14 @@ from tools.worker.model_loading import seed_everything
 
 
 def peak_memory_mb() -> float:
+    """This process's peak resident memory: Linux's VmHWM (a kept worker resets it before each job:
+    tools/worker/kept_worker.py), else getrusage's lifetime peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -38,10 +46,14 @@ def failure_kind(err: BaseException) -> str | None:
 
 def cap_memory(megabytes: int) -> None:
     """Cap this process's address space, so a trial that needs more fails as out-of-memory instead of
-    dragging the machine into swap or the kernel's OOM killer."""
+    dragging the machine into swap or the kernel's OOM killer. Only the soft limit: a kept worker
+    (tools/worker/kept_worker.py) runs later jobs with their own cap, or none (0)."""
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
     if megabytes > 0:
         limit = megabytes * 2**20
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
+    else:
+        resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
 
 
 def die_with_parent() -> None:
