@@ -300,6 +300,43 @@ def test_the_loss_filter_drops_the_examples_the_starting_model_finds_least_likel
     assert report["dropped"] == 4 and report["mean_loss_dropped"] > report["mean_loss_kept"]
 
 
+def test_a_curriculum_orders_every_epoch_easy_to_hard_and_is_another_trial(tiny_task, tmp_path, context):
+    """Curriculum order on tiny data: short_first and easy_first train the same examples in another order (another
+    loss curve, another cache key); without one, the order and the key are what they were."""
+    import tools.trials.trial_jobs as trial_jobs
+    from tools.data.spec_loading import parse_spec
+
+    spec = parse_spec(tiny_task)
+    data = prepare_splits(spec, tmp_path / "data")
+    cfg = {"id": "t0", "lr": 2e-3, "epochs": 1, "lora_r": 4, "lora_alpha": 8, "batch_size": 4, "max_samples": 16,
+           "layer_fraction": 1.0, "template": "plain", "seed": 0}
+    plain = trial_jobs.run_training(spec, data, cfg, context)
+    none = trial_jobs.train_key(spec, data, {**cfg, "recipe": {"curriculum": "none"}}, device=context.device,
+                                backend=context.backend)
+    assert none == plain["key"]
+    runs = {c: trial_jobs.run_training(spec, data, {**cfg, "recipe": {"curriculum": c}}, context)
+            for c in ("short_first", "easy_first")}
+    for order, out in runs.items():
+        assert out["status"] == "ok" and out["key"] != plain["key"] and out["train_examples"] == 16
+        assert out["curriculum"]["order"] == order and out["curriculum"]["easiest"] <= out["curriculum"]["hardest"]
+        assert out["loss_curve"] != plain["loss_curve"]
+
+
+def test_epoch_order_sorts_by_difficulty_and_draws_the_same_numbers_without_one():
+    import random
+
+    from tools.worker.lora_training import epoch_order
+
+    a, b = random.Random(3), random.Random(3)
+    shuffled = epoch_order(6, a, None)
+    assert sorted(shuffled) == list(range(6)) and shuffled != list(range(6))
+    hard = [5.0, 1.0, 3.0, 1.0, 0.5, 9.0]
+    ordered = epoch_order(6, b, hard)
+    assert [hard[i] for i in ordered] == sorted(hard)
+    assert a.random() == b.random()  # the curriculum consumed the same random numbers: later epochs, same seed
+    assert ordered.index(1) < ordered.index(3) if shuffled.index(1) < shuffled.index(3) else ordered.index(3) < ordered.index(1)
+
+
 def test_drop_high_loss_ranks_by_each_examples_own_answer_loss(context):
     import torch
 

@@ -102,6 +102,9 @@ class Recipe(_Strict):
         "Model-based filter (AIDP's scoring operator, done with the model at hand): drop this share of the "
         "training examples with the highest answer loss under the model the trial starts from (its parent's "
         "adapter on a warm start, else the base model). Wrong labels stand out once a parent has learnt the task."))
+    curriculum: Literal["none", "short_first", "easy_first"] = Field("none", description=(
+        "Order of the training examples in every epoch: shuffled (none), shortest first, or easiest first (lowest "
+        "answer loss under the model the trial starts from). Applied by the training worker."))
 
 
 def parse_recipe(data: Recipe | dict | None) -> Recipe:
@@ -127,6 +130,7 @@ def recipe_hash(recipe: Recipe | dict, train_digest: str) -> str:
     for source in dump.get("extra_sources", []):
         if source.get("format") == "auto":
             del source["format"]
-    dump.pop("loss_filter", None)  # applied by the training worker, not to the prepared file (trial_jobs keys it)
+    for worker_side in ("loss_filter", "curriculum"):  # applied by the training worker, not to the prepared file
+        dump.pop(worker_side, None)  # (trial_jobs keys them)
     canonical = json.dumps(dump, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(f"v{RECIPE_VERSION}\n{canonical}\n{train_digest}".encode()).hexdigest()

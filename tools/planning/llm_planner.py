@@ -120,7 +120,8 @@ def condensed_memory(p: PlanInput) -> str:
     else:
         space += ["recipe (data strategy): {dedup: none|exact|near, balance: none|upsample|downsample, filters: {...}, "
                   "max_samples, loss_filter: share 0..1 of the examples with the highest loss under the starting model "
-                  "(drops wrong labels once a parent has learnt the task; use with warm_start), synthesis: {n, "
+                  "(drops wrong labels once a parent has learnt the task; use with warm_start), curriculum: none|short_first|"
+                  "easy_first (every epoch in that order), synthesis: {n, "
                   "instruction} (the chat model writes n more examples)"
                   + (", extra_sources: [{path or hf_id of a collected source below, weight 0.1..2}]}" if p.sources else "}")]
     space += [f"collected source {s.get('path') or s.get('hf_id')}: {s['input_field']} -> input, {s['output_field']} "

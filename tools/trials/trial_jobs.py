@@ -31,6 +31,14 @@ def effective_recipe(spec: TaskSpec, cfg: dict) -> dict:
     return {**(spec.recipe or {}), **(cfg.get("recipe") or {})}
 
 
+def worker_recipe(spec: TaskSpec, cfg: dict) -> dict:
+    """The recipe steps the training worker applies (they need the model): the loss filter and the curriculum;
+    only those set, so the keys of trials without them stay as they were."""
+    recipe = effective_recipe(spec, cfg)
+    steps = {"loss_filter": recipe.get("loss_filter"), "curriculum": recipe.get("curriculum")}
+    return {k: v for k, v in steps.items() if v not in (None, "none")}
+
+
 def training_data(spec: TaskSpec, data: dict, cfg: dict, ctx: Context) -> tuple[str, dict | None]:
     """The training file this trial reads: the run's train split, or what its recipe makes of it (cached by
     recipe hash, shared by trials and runs). Raises DataError/RecipeError for a recipe that cannot run."""
@@ -53,9 +61,7 @@ def train_key(spec: TaskSpec, data: dict, cfg: dict, init_key: str | None = None
     warm-started from, where it trains (backend, device, precision: tools/trials/trial_runtime.py) and (inside
     cache_key) the training code's version."""
     hyper = {k: v for k, v in key_view(_hyper(cfg)).items() if k != "recipe"}
-    loss_filter = effective_recipe(spec, cfg).get("loss_filter")
-    if loss_filter:  # the worker drops examples by loss: same file, other training data
-        hyper["loss_filter"] = loss_filter
+    hyper.update(worker_recipe(spec, cfg))  # same file, other training data or order
     return cache_key("train", {"base_model": spec.base_model, "task": task_payload(spec, data["labels"]),
                                "train": file_digest(train_path or data["paths"]["train"]),
                                "val": file_digest(data["paths"]["val"]), "config": hyper, "init": init_key,
@@ -103,7 +109,7 @@ def _train(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init, key: str, 
            "train_path": train_path, "val_path": data["paths"]["val"],
            "score": {"eval_path": data["paths"]["val"], "max_examples": ctx.max_eval_examples},
            "backend": ctx.backend, "memory_mb": ctx.trial_memory_mb, "init_adapter": init[0] if init else None,
-           "loss_filter": effective_recipe(spec, cfg).get("loss_filter")}
+           **worker_recipe(spec, cfg)}
     result = run_job(with_executor(job, ctx), adapter_dir, ctx.trial_timeout_s)
     val_eval = result.pop("val_eval", None)
     if val_eval:
