@@ -46,7 +46,7 @@ def cmd_run(args) -> int:
     ctx = _context(args)
     records = run_comparison(_list(args.tasks), _list(args.policy), [int(s) for s in _list(args.seeds)], args.budget,
                              args.out, ctx, args.space, args.insights, runner=_runner(args), compute=args.compute,
-                             optuna=not args.no_optuna)
+                             optuna=not args.no_optuna, per_round=args.per_round)
     ratios = {p: b for p, b in bootstrap_ratios(records).items() if "ratio" in b}
     if ratios:
         print("TREX-UCT mean normalised gain (test) / other policy's [95 % bootstrap interval]: "
@@ -141,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
                      help="equal trial budget (trials), or equal compute (tokens): random search and TPE train "
                           "until they have spent TREX-UCT's training tokens on the same task and seed")
     run.add_argument("--budget", type=int, default=6, help="trials per run (TREX: rounds x configs per round)")
+    run.add_argument("--per-round", type=int, default=None,
+                     help="TREX's trials per round (default: each task's configs_per_round); 1 gives the tree a "
+                          "choice of node every trial")
     run.add_argument("--replay", metavar="TABLE", help="replay recorded results; a trial not in the table fails as missing")
     run.add_argument("--record", metavar="TABLE", help="replay what the table holds; train the rest and add it")
     run.add_argument("--insights", default="per-run", help="insight store of TREX runs: per-run (fresh, no run reads "

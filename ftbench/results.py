@@ -127,6 +127,8 @@ def render_markdown(rows: list[dict], meta: dict, plots: list[str]) -> str:
                    "crossed the line finished); ")
              + f"seeds {', '.join(map(str, meta['seeds']))}; "
              f"search space `{meta['space']}`; "
+             + (f"TREX: {meta['trex_trials_per_round']} trial(s) per round; " if isinstance(meta.get("trex_trials_per_round"), int)
+                else "")
              + (f"replay table `{meta['replay_table']}` (mode {meta['replay_mode']})." if meta.get("replay_table")
                 else "real training (trial cache shared across runs)."), "",
              "Best val: the best validation score among the run's trials. Test: the hidden test score of that trial. "

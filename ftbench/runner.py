@@ -46,12 +46,13 @@ def trex_trials(tree: dict) -> list[dict]:
 
 
 def run_trex(spec, policy: str, ctx: Context, budget: int, run_dir: Path, space: str,
-             runner: TrialRunner) -> tuple[list[dict], dict]:
+             runner: TrialRunner, per_round: int | None = None) -> tuple[list[dict], dict]:
+    """per_round: trials per round instead of the spec's configs_per_round (more rounds, same trials)."""
     from graph.main import build_graph
 
-    k = spec.budget.configs_per_round
+    k = per_round or spec.budget.configs_per_round
     task = spec.model_dump()
-    task["budget"] = {**task["budget"], "rounds": math.ceil(budget / k), "wall_time_s": None,
+    task["budget"] = {**task["budget"], "rounds": math.ceil(budget / k), "configs_per_round": k, "wall_time_s": None,
                       "max_train_samples": max_train_for(space, spec.budget.max_train_samples)}
     # The trial budget is the only limit: no human pause, no round or wall-time cap from the environment.
     unattended = {k: v for k, v in (("human_review", False), ("max_rounds", None), ("max_wall_time_s", None))
@@ -100,10 +101,11 @@ def record_in_optuna(storage: str, rec: dict, trials: list[dict], higher_is_bett
 
 def run_one(task: str, policy: str, seed: int, budget: int, out_dir: Path, ctx: Context, space: str,
             insights: str = "per-run", runner: TrialRunner | None = None, max_tokens: int | None = None,
-            optuna_storage: str | None = None) -> dict:
+            optuna_storage: str | None = None, per_round: int | None = None) -> dict:
     """One (task, policy, seed) run; returns its record (trace, best, test score, reuse counts). max_tokens: a
     search baseline trains until it has spent that many tokens instead of running `budget` trials.
-    optuna_storage: also write the run's trials there, as a study named after the run."""
+    optuna_storage: also write the run's trials there, as a study named after the run. per_round: TREX's
+    trials per round (default: the spec's configs_per_round)."""
     runner = runner or default_runner()
     spec = load_spec(resolve_task(task))
     metric = get_metric(spec.metric)
@@ -117,7 +119,7 @@ def run_one(task: str, policy: str, seed: int, budget: int, out_dir: Path, ctx: 
     before = dict(table.stats) if table else {}
     started = time.time()
     if policy in TREX_POLICIES:
-        trials, data = run_trex(spec, policy, ctx, budget, run_dir, space, runner)
+        trials, data = run_trex(spec, policy, ctx, budget, run_dir, space, runner, per_round)
     else:
         data = prepare_splits(spec, run_dir / "data")
         narrowed = search_space(space).narrowed(spec.search_space)  # the task's spec narrows the run's space
@@ -178,11 +180,13 @@ def run_trial_base(spec, data, base_cfg, ctx, run_dir, runner: TrialRunner) -> f
 
 def run_comparison(tasks: list[str], policies: list[str], seeds: list[int], budget: int, out_dir: str | Path,
                    ctx: Context | None = None, space: str = "full", insights: str = "per-run", log=print,
-                   runner: TrialRunner | None = None, compute: str = "trials", optuna: bool = False) -> list[dict]:
+                   runner: TrialRunner | None = None, compute: str = "trials", optuna: bool = False,
+                   per_round: int | None = None) -> list[dict]:
     """Every task x policy x seed at the same trial budget; writes runs.jsonl and the results (md, csv, png).
     compute="tokens": equal compute instead: TREX's policies run `budget` trials, and random search and TPE
     train until they have spent as many tokens as TREX-UCT did on the same task and seed. optuna: every run's
-    trials also go to OUT/optuna.db, one study per run (`optuna-dashboard sqlite:///OUT/optuna.db`)."""
+    trials also go to OUT/optuna.db, one study per run (`optuna-dashboard sqlite:///OUT/optuna.db`). per_round:
+    TREX's trials per round instead of each spec's configs_per_round (the same budget in more, smaller rounds)."""
     from ftbench.results import write_results
 
     unknown = [p for p in policies if p not in ALL_POLICIES]
@@ -216,7 +220,8 @@ def run_comparison(tasks: list[str], policies: list[str], seeds: list[int], budg
                 for seed in seeds:
                     cap = spent[seed] if compute == "tokens" and policy in ("random", "tpe") else None
                     rec = run_one(task, policy, seed, budget, out_dir, ctx, space, insights, runner, max_tokens=cap,
-                                  optuna_storage=f"sqlite:///{out_dir.absolute() / 'optuna.db'}" if optuna else None)
+                                  optuna_storage=f"sqlite:///{out_dir.absolute() / 'optuna.db'}" if optuna else None,
+                                  per_round=per_round)
                     if policy == "uct_global":
                         spent[seed] = rec["tokens_trained"]
                     records.append(rec)
@@ -227,6 +232,7 @@ def run_comparison(tasks: list[str], policies: list[str], seeds: list[int], budg
                         f"{rec['n_trained']} trained, {rec['n_cached']} from the cache, {rec['n_replayed']} replayed, "
                         f"{rec['n_missing']} missing; {rec['wall_s']:.0f} s")
     write_results(records, out_dir, {"budget": budget, "seeds": seeds, "space": space, "compute": compute,
+                                     "trex_trials_per_round": per_round or "the spec's",
                                      "replay_table": str(table.path) if table else "",
                                      "replay_mode": table.mode if table else "replay"})
     return records

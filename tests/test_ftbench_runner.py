@@ -120,6 +120,18 @@ def test_replay_runs_every_policy_at_equal_budget_and_writes_results(task_file, 
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_per_round_runs_the_same_budget_in_more_smaller_rounds(task_file, tmp_path, bench_ctx, monkeypatch):
+    runner = replay_runner.runner_for(hand_made_table(task_file, tmp_path, bench_ctx))
+    no_training(monkeypatch)
+    no_insight_store(monkeypatch)
+    [rec] = run_comparison([str(task_file)], ["uct_global"], [0], 3, tmp_path / "out", bench_ctx, space="bench",
+                           log=lambda *_: None, runner=runner, per_round=1)
+    tree = json.loads((Path(rec["run_dir"]) / "tree.json").read_text())
+    trials_per_round = sorted((n["round"], len(n.get("trials", []))) for n in tree.values() if n["round"] > 0)
+    assert trials_per_round == [(1, 1), (2, 1), (3, 1)] and rec["n_trials"] == 3
+    assert "TREX: 1 trial(s) per round" in (tmp_path / "out" / "results.md").read_text()
+
+
 def test_a_config_missing_from_the_table_fails_clearly(task_file, tmp_path, bench_ctx, monkeypatch):
     table = tmp_path / "partial.jsonl"
     full = hand_made_table(task_file, tmp_path, bench_ctx)
