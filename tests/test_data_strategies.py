@@ -153,6 +153,26 @@ def test_a_source_that_hurt_is_not_mixed_in_again_and_one_that_helped_is_kept():
     assert all(c.get("recipe") == first[1]["recipe"] for c in next_round)
 
 
+def test_once_the_cleaned_source_helped_the_next_move_is_not_the_raw_source():
+    # As in a support_queues run with one trial per round: the default (n1), more epochs (n2, no gain), then
+    # the cleaned pool mixed in (n3, +0.4). From n3 the raw pool would drop the cleaning that made the gain;
+    # the pool's good effect must not count for it.
+    tree = root_only()
+    _, (default,) = propose(tree, ROOT, 1, max_train=60, seed=0, space=DATA_SPACE)
+    child(tree, ROOT, "n1", [default], {"t0": 0.3}, "t0", diagnosis="underfitting")
+    more = {**default, "epochs": 3}
+    child(tree, "n1", "n2", [more], {"t0": 0.3}, "t0", diagnosis="no_gain")
+    cleaned = {**more, "recipe": DATA_SPACE.grids["recipe"][2]}
+    child(tree, "n2", "n3", [cleaned], {"t0": 0.7}, "t0", diagnosis="underfitting")
+    for seed in range(5):
+        rationale, (pick,) = propose(tree, "n3", 1, max_train=60, seed=seed, space=DATA_SPACE)
+        assert pick.get("recipe") == cleaned["recipe"], rationale
+    # A source that helped still counts for a recipe that adds it: from n2 (own data, the cleaned move tried),
+    # the raw pool leads.
+    rationale, (pick,) = propose(tree, "n2", 1, max_train=60, seed=0, space=DATA_SPACE)
+    assert pick.get("recipe") == DATA_SPACE.grids["recipe"][1], rationale
+
+
 def test_vetted_collected_sources_become_data_moves_only_where_the_space_does_not_hold_recipes():
     variants = recipe_variants(DEFAULT_SPACE, [POOL])
     assert {"extra_sources": [POOL]} in variants and {"extra_sources": [POOL], **SOURCE_CLEANUP} in variants

@@ -87,7 +87,9 @@ def data_moves(anchor: TrialConfig, diagnosis: str, variants: list[dict], tree: 
             prior = reshape_prior
             label = f"reshape the data {json.dumps(variant, sort_keys=True)}"
         evidence = effects.get(json.dumps(variant, sort_keys=True), 0.0)
-        evidence += 0.5 * sum(effects.get("source:" + name, 0.0) for name in _sources(variant))
+        # A source's effect argues for adding it, not for a variant of a recipe that already has it: once the
+        # cleaned pool has helped, the raw pool is a step back (it drops the cleaning), not more of the same.
+        evidence += 0.5 * sum(effects.get("source:" + name, 0.0) for name in added)
         cfg = TrialConfig(**{**anchor, "warm_start": False, "recipe": variant})
         if not variant:
             cfg.pop("recipe", None)
