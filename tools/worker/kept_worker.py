@@ -20,7 +20,6 @@ import sys
 import traceback
 from pathlib import Path
 
-KEEP_MODEL_ENV = "TREX_KEEP_MODEL"  # read by tools/worker/model_loading.py: keep the base model between jobs
 IDLE_S = float(os.environ.get("TREX_KEPT_WORKER_IDLE_S", "300"))
 
 
@@ -95,6 +94,7 @@ def _next_job(buffer: bytearray) -> str | None:
 
 
 def main(module: str) -> int:
+    from tools.worker.model_loading import KEEP_MODEL_ENV  # keep the base model between jobs
     from tools.worker.train_worker import die_with_parent
 
     die_with_parent()

@@ -7,11 +7,10 @@ import os
 import random
 from pathlib import Path
 
-from tools.worker.kept_worker import KEEP_MODEL_ENV
-
 # In a kept worker (tools/worker/kept_worker.py) the last base model loaded stays in memory: each job gets its
 # own deep copy (a LoRA adapter is injected into the model it is given), and loading it again costs nothing.
 _KEPT: dict[tuple, tuple] = {}
+KEEP_MODEL_ENV = "TREX_KEEP_MODEL"  # set by the kept worker: keep the base model between jobs
 
 
 def read_jsonl(path: str) -> list[dict]:
