@@ -55,11 +55,11 @@ def train(state: State, runtime: Runtime[Context], runner: TrialRunner | None = 
 
 
 def llm_usages(node: Node, todo: list[dict], outs: list[TrainResult]) -> dict[str, dict | None]:
-    """The chat-model calls these trials made now, by ledger step: recipe synthesis (not when the recipe file
-    was reused from the cache) and an LLM judge scoring validation inside the training job."""
+    """The chat-model calls these trials made now, by ledger step: the data recipe's synthesis and judge
+    filter (not when its file was reused from the cache) and an LLM judge scoring validation in the job."""
     usages = {}
     for cfg, out in zip(todo, outs):
-        usages[f"synthesis:{node['round']}:{cfg['id']}"] = out.synthesis_usage
+        usages[f"recipe:{node['round']}:{cfg['id']}"] = out.recipe_usage
         usages[f"judge:{node['round']}:{cfg['id']}"] = out.judge_usage
     return usages
 

@@ -196,7 +196,7 @@ def test_synthesis_usage_reaches_the_stats_and_the_ledger_once(tiny_task, tmp_pa
     calls = len(fake.calls)
     assert stats["llm_usage"]["calls"] == calls >= 1 and stats["llm_usage"]["output_tokens"] == 50 * calls
     led = first["llm"]
-    assert led["steps"] == {"synthesis:1:t1": "llm"} and led["calls"] == calls
+    assert led["steps"] == {"recipe:1:t1": "llm"} and led["calls"] == calls
     assert led["input_tokens"] == stats["llm_usage"]["input_tokens"] > 0
     assert led["cost_usd"] == pytest.approx(usd(led["input_tokens"], led["output_tokens"]))
 

@@ -86,6 +86,14 @@ class Synthesis(_Strict):
     instruction: str = Field(min_length=1, description="What the chat model should produce.")
 
 
+class JudgeFilter(_Strict):
+    """An LLM judge rates each training example (is its output a right answer to its input, for this task?)."""
+    min_score: float = Field(0.5, ge=0, le=1, description="Keep examples the judge scores at least this (0..1).")
+    scope: Literal["all", "sources"] = Field("all", description=(
+        "Judge every example (all), or only the added sources' rows and spare the task's own (sources)."))
+    instruction: str | None = Field(None, max_length=1000, description="What a good example is, if not obvious.")
+
+
 class Recipe(_Strict):
     """Recipe() is the identity: the task's training split unchanged (bar exact validation/test leaks)."""
     extra_sources: list[ExtraSource] = Field(default_factory=list)
@@ -102,6 +110,9 @@ class Recipe(_Strict):
         "Model-based filter (AIDP's scoring operator, done with the model at hand): drop this share of the "
         "training examples with the highest answer loss under the model the trial starts from (its parent's "
         "adapter on a warm start, else the base model). Wrong labels stand out once a parent has learnt the task."))
+    judge_filter: JudgeFilter | None = Field(None, description=(
+        "Model-based filter by the configured chat model (an LLM judge): drop examples it scores below "
+        "min_score. Skipped, and the recipe's stats say so, when no chat model is configured."))
     curriculum: Literal["none", "short_first", "easy_first"] = Field("none", description=(
         "Order of the training examples in every epoch: shuffled (none), shortest first, or easiest first (lowest "
         "answer loss under the model the trial starts from). Applied by the training worker."))
@@ -130,6 +141,8 @@ def recipe_hash(recipe: Recipe | dict, train_digest: str) -> str:
     for source in dump.get("extra_sources", []):
         if source.get("format") == "auto":
             del source["format"]
+    if dump.get("judge_filter") is None:  # keys made before the judge filter existed stay valid
+        dump.pop("judge_filter", None)
     for worker_side in ("loss_filter", "curriculum"):  # applied by the training worker, not to the prepared file
         dump.pop(worker_side, None)  # (trial_jobs keys them)
     canonical = json.dumps(dump, sort_keys=True, separators=(",", ":"))

@@ -42,7 +42,7 @@ class TrainResult:
     adapter: str | None = None
     cached: bool = False
     stats: dict[str, Any] = field(default_factory=dict)  # TRAIN_STATS the job reported
-    synthesis_usage: dict | None = None  # chat-model calls its data recipe made now (synthesis)
+    recipe_usage: dict | None = None  # chat-model calls its data recipe made now (synthesis, judge filter)
     judge_usage: dict | None = None  # an llm_judge's calls scoring validation inside the job, now
     failure: TrialFailure | None = None
 
@@ -55,7 +55,7 @@ class TrainResult:
         """From a training job's result (tools.trials.trial_jobs, a replay table)."""
         return cls(key=out.get("key", ""), adapter=out.get("adapter"), cached=bool(out.get("cached")),
                    stats={k: out[k] for k in TRAIN_STATS if k in out},
-                   synthesis_usage=_fresh(out.get("recipe_stats") or {}, "llm_usage"),
+                   recipe_usage=_fresh(out.get("recipe_stats") or {}, "llm_usage"),
                    judge_usage=_fresh(out, "val_llm_usage"), failure=_failure(out))
 
     def record(self, trial_id: str) -> dict:

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from trex.recipe import RECIPE_VERSION, ExtraSource, Recipe, Synthesis, parse_recipe, recipe_hash
+from trex.recipe import RECIPE_VERSION, ExtraSource, JudgeFilter, Recipe, Synthesis, parse_recipe, recipe_hash
 from tools.data import recipe_ops as ops  # called as ops.<name> so tests can swap an operator
 from tools.data.data_shapes import OTHER_SHAPES, ShapeError, convert, resolve_shape
 from tools.data.datasets import DataError, _read_rows, file_digest
@@ -73,11 +73,13 @@ def _records(rows: list, where: str) -> list[dict]:
 def apply_recipe(train: list[dict], recipe: Recipe | dict | None, holdout_inputs: list[str],
                  load_source: Callable[[ExtraSource, str], list[dict]] = load_source,
                  synthesize: Callable[[list[dict], Synthesis], list[dict]] | None = None,
-                 base_dir: str = "") -> tuple[list[dict], dict]:
+                 base_dir: str = "",
+                 judge: Callable[[list[dict], JudgeFilter], list[float | None]] | None = None) -> tuple[list[dict], dict]:
     """The recipe's training records and JSON-able per-step counts.
 
     Order: synthesize (into the task's own source) -> per source filter + leak drop -> dedup across all
-    sources (the task's own examples win) -> weighted mix + max_samples -> class balance -> max_samples again.
+    sources (the task's own examples win) -> LLM judge filter -> weighted mix + max_samples -> class balance
+    -> max_samples again.
     """
     recipe = parse_recipe(recipe)
     own = _records(train, "train split")
@@ -91,9 +93,7 @@ def apply_recipe(train: list[dict], recipe: Recipe | dict | None, holdout_inputs
         made = _records(synthesize(list(own), recipe.synthesis), "synthesized examples")[:recipe.synthesis.n]
         own += made  # synthesized text still passes the filters, leak and dedup checks below
         synth = {"status": "applied", "requested": recipe.synthesis.n, "added": len(made)}
-        report = getattr(synthesize, "report", None) or {}  # tools.data.recipe_synthesis: the chat model's calls
-        if report.get("calls"):  # the run's LLM ledger counts them (nodes/train.py), unless the file is reused
-            stats["llm_usage"] = {k: int(report.get(k, 0)) for k in ("calls", "input_tokens", "output_tokens")}
+        _add_usage(stats, getattr(synthesize, "report", None) or {})  # tools.data.recipe_synthesis: its calls
     stats["synthesis"] = synth
 
     sources = [("train", 1.0, own)]
@@ -122,6 +122,9 @@ def apply_recipe(train: list[dict], recipe: Recipe | dict | None, holdout_inputs
         cleaned[i] = [r for r in recs if id(r) in alive]
         per_source[i]["duplicates"] = len(recs) - len(cleaned[i])
     stats["dedup"] = {"mode": recipe.dedup, "dropped": sum(s["duplicates"] for s in per_source)}
+    if recipe.judge_filter is not None:
+        stats["judge_filter"] = _judge_step(cleaned, per_source, recipe.judge_filter, judge)
+        _add_usage(stats, getattr(judge, "report", None) or {})
 
     mixed, m_rep = ops.mix_sources([(recs, w) for recs, (_, w, _) in zip(cleaned, sources)],
                                    recipe.max_samples, recipe.seed)
@@ -138,6 +141,31 @@ def apply_recipe(train: list[dict], recipe: Recipe | dict | None, holdout_inputs
     return [dict(r) for r in out], stats
 
 
+def _add_usage(stats: dict, report: dict) -> None:
+    """Add a step's chat-model calls to the recipe's "llm_usage": the run's LLM ledger counts them
+    (nodes/train.py), unless the file is reused from the cache."""
+    if report.get("calls"):
+        usage = stats.setdefault("llm_usage", {"calls": 0, "input_tokens": 0, "output_tokens": 0})
+        for k in usage:
+            usage[k] += int(report.get(k, 0))
+
+
+def _judge_step(cleaned: list[list[dict]], per_source: list[dict], jf: JudgeFilter, judge) -> dict:
+    """Drop (in place) the examples the judge scores below jf.min_score; cleaned[0] is the task's own."""
+    if judge is None:  # never fake it: the record says it did not happen, and why
+        return {"status": "skipped", "reason": "no chat model configured"}
+    judged = range(1 if jf.scope == "sources" else 0, len(cleaned))
+    flat = [r for i in judged for r in cleaned[i]]
+    scores = {id(r): s for r, s in zip(flat, judge(flat, jf) if flat else [])}
+    for i in judged:
+        kept = [r for r in cleaned[i] if scores[id(r)] is None or scores[id(r)] >= jf.min_score]
+        per_source[i]["judged_out"] = len(cleaned[i]) - len(kept)
+        cleaned[i] = kept
+    unscored = sum(s is None for s in scores.values())
+    return {"status": "applied", "scope": jf.scope, "min_score": jf.min_score, "judged": len(flat) - unscored,
+            "unscored": unscored, "dropped": sum(per_source[i]["judged_out"] for i in judged)}
+
+
 def _write_atomic(path: Path, text: str) -> None:
     """Write to a temp file beside path, then os.replace: readers never see a half-written cache file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
@@ -152,11 +180,13 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def prepare_train_file(train_path: str | Path, recipe: Recipe | dict | None, holdout_paths: list[str | Path],
                        cache_dir: str | Path, *, base_dir: str = "",
-                       synthesize: Callable[[list[dict], Synthesis], list[dict]] | None = None) -> tuple[str, dict]:
+                       synthesize: Callable[[list[dict], Synthesis], list[dict]] | None = None,
+                       judge: Callable[[list[dict], JudgeFilter], list[float | None]] | None = None) -> tuple[str, dict]:
     """Write (or reuse) <cache_dir>/datasets/<hash>.jsonl for this recipe; return its path and the stats.
 
     The hash covers the recipe, the train and holdout files (leak removal depends on them), local extra
-    sources, and whether synthesis can run, so a skipped-synthesis file is not reused once a model exists.
+    sources, and whether synthesis can run, so a skipped-synthesis file is not reused once a model exists;
+    with a judge filter, which model judges (another judge keeps other rows).
     A cache hit runs no operator and returns the stored stats with "cached": True (so their "llm_usage", the
     synthesis calls that made the file, is not spent again).
     """
@@ -167,6 +197,8 @@ def prepare_train_file(train_path: str | Path, recipe: Recipe | dict | None, hol
             p = Path(s.path)
             parts.append(file_digest(p if p.is_absolute() else Path(base_dir or ".") / p))
     parts.append("synth" if recipe.synthesis is not None and synthesize is not None else "nosynth")
+    if recipe.judge_filter is not None:  # only then: the keys of other recipes stay as they were
+        parts.append(f"judge:{getattr(judge, 'model_spec', '') or 'unnamed'}" if judge is not None else "nojudge")
     key = recipe_hash(recipe, ":".join(parts))
     out_dir = Path(cache_dir) / "datasets"
     path, stats_path = out_dir / f"{key}.jsonl", out_dir / f"{key}.stats.json"
@@ -176,7 +208,7 @@ def prepare_train_file(train_path: str | Path, recipe: Recipe | dict | None, hol
 
     train = _records(read_table(Path(train_path)), str(train_path))
     holdout = [r["input"] for p in holdout_paths for r in _records(read_table(Path(p)), str(p))]
-    records, stats = apply_recipe(train, recipe, holdout, synthesize=synthesize, base_dir=base_dir)
+    records, stats = apply_recipe(train, recipe, holdout, synthesize=synthesize, base_dir=base_dir, judge=judge)
     stats["hash"] = key
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))

@@ -88,6 +88,16 @@ class Score(BaseModel):
     reason: str = Field("", description="One sentence.")
 
 
+class ExampleScore(BaseModel):
+    id: int = Field(description="The example's id as shown.")
+    score: float = Field(ge=0.0, le=1.0, description="1 = a right, useful training example; 0 = wrong or junk.")
+
+
+class ExampleScores(BaseModel):
+    """A judge's scores of training examples (a data filter), one per example shown."""
+    scores: list[ExampleScore] = Field(min_length=1)
+
+
 class Example(BaseModel):
     input: str
     output: str

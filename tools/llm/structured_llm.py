@@ -8,7 +8,8 @@ one was used ("llm" | "llm-retry" | "offline") and how many tokens were spent.
 `record_call` folds one outcome into the run's `state.llm` ledger:
 ``{"calls", "input_tokens", "output_tokens", "cost_usd", "steps": {"<node>:<round>": source}, "errors": {...}}``.
 `record_usage` / `record_usages` fold calls made elsewhere (the llm_judge metric in a scoring worker,
-recipe synthesis) the same way, under steps "judge:<round>:<trial>", "judge:test:<label>", "synthesis:<round>:<trial>".
+a recipe's synthesis and judge filter) the same way, under steps "judge:<round>:<trial>", "judge:test:<label>",
+"recipe:<round>:<trial>".
 """
 from __future__ import annotations
 

@@ -122,7 +122,8 @@ def condensed_memory(p: PlanInput) -> str:
                   "max_samples, loss_filter: share 0..1 of the examples with the highest loss under the starting model "
                   "(drops wrong labels once a parent has learnt the task; use with warm_start), curriculum: none|short_first|"
                   "easy_first (every epoch in that order), synthesis: {n, "
-                  "instruction} (the chat model writes n more examples)"
+                  "instruction} (the chat model writes n more examples), judge_filter: {min_score 0..1, scope: all|sources} "
+                  "(the chat model scores each example; those below min_score are dropped: wrong labels in a noisy pool)"
                   + (", extra_sources: [{path or hf_id of a collected source below, weight 0.1..2}]}" if p.sources else "}")]
     space += [f"collected source {s.get('path') or s.get('hf_id')}: {s['input_field']} -> input, {s['output_field']} "
               f"-> output, licence {s['licence']['name'] if s.get('licence') else '?'}" for s in p.sources[:MAX_SOURCES]]
