@@ -2,8 +2,8 @@
 
 Runs the jobs of a small run twice, each time in fresh job directories and with no trial cache: score the base
 model on validation, train T configurations (each scores validation while its model is loaded, as in a run),
-then score the best one on test. Once with a fresh worker process per job (TREX_KEEP_WORKERS=0), once with a
-kept worker (the default). Reports each job's wall time as the graph's process sees it (start-up, imports,
+then score the best one on test. Once with a fresh worker process per job (TREX_KEEP_WORKERS=0, the default),
+once with a kept worker (TREX_KEEP_WORKERS=1). Reports each job's wall time as the graph's process sees it (start-up, imports,
 model load and the work), the totals and their ratio, and checks that both ways give the same scores and
 loss curves (a kept worker must not change a result). The order of the two ways alternates across repeats.
 

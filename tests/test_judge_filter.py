@@ -40,7 +40,9 @@ def test_judge_filter_drops_low_scored_examples_of_every_source(tmp_path):
     out, stats = apply_recipe(own, recipe, [], judge=judge)
     assert out == [rec("lost my card", "card"), rec("card gone", "card")]
     assert stats["judge_filter"] == {"status": "applied", "scope": "all", "min_score": 0.5, "judged": 4,
-                                     "unscored": 0, "dropped": 2}
+                                     "unscored": 0, "dropped": 2, "dropped_examples": [
+        {"source": "train", "score": 0.0, "input": "what is my balance", "output": "card"},
+        {"source": str(extra), "score": 0.0, "input": "balance?", "output": "card"}]}  # what it took out, shown
     assert [s["judged_out"] for s in stats["sources"]] == [1, 1]
     # scope "sources" spares the task's own examples: the judge never sees them
     spared, s2 = apply_recipe(own, {**recipe, "judge_filter": {"scope": "sources"}}, [], judge=judge)

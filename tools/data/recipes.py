@@ -141,6 +141,9 @@ def apply_recipe(train: list[dict], recipe: Recipe | dict | None, holdout_inputs
     return [dict(r) for r in out], stats
 
 
+SHOWN_DROPPED, SHOWN_CHARS = 5, 120  # dropped rows a judge filter's stats show
+
+
 def _add_usage(stats: dict, report: dict) -> None:
     """Add a step's chat-model calls to the recipe's "llm_usage": the run's LLM ledger counts them
     (nodes/train.py), unless the file is reused from the cache."""
@@ -157,13 +160,19 @@ def _judge_step(cleaned: list[list[dict]], per_source: list[dict], jf: JudgeFilt
     judged = range(1 if jf.scope == "sources" else 0, len(cleaned))
     flat = [r for i in judged for r in cleaned[i]]
     scores = {id(r): s for r, s in zip(flat, judge(flat, jf) if flat else [])}
+    shown = []  # a few dropped rows, lowest score first: what the judge took out, for the report and the node
     for i in judged:
-        kept = [r for r in cleaned[i] if scores[id(r)] is None or scores[id(r)] >= jf.min_score]
-        per_source[i]["judged_out"] = len(cleaned[i]) - len(kept)
-        cleaned[i] = kept
+        out = [r for r in cleaned[i] if scores[id(r)] is not None and scores[id(r)] < jf.min_score]
+        per_source[i]["judged_out"] = len(out)
+        shown += [(scores[id(r)], per_source[i]["name"], r) for r in out]
+        gone = {id(r) for r in out}
+        cleaned[i] = [r for r in cleaned[i] if id(r) not in gone]
     unscored = sum(s is None for s in scores.values())
+    shown.sort(key=lambda x: x[0])
     return {"status": "applied", "scope": jf.scope, "min_score": jf.min_score, "judged": len(flat) - unscored,
-            "unscored": unscored, "dropped": sum(per_source[i]["judged_out"] for i in judged)}
+            "unscored": unscored, "dropped": sum(per_source[i]["judged_out"] for i in judged),
+            "dropped_examples": [{"source": name, "score": score, "input": r["input"][:SHOWN_CHARS],
+                                  "output": r["output"][:SHOWN_CHARS]} for score, name, r in shown[:SHOWN_DROPPED]]}
 
 
 def _write_atomic(path: Path, text: str) -> None:
