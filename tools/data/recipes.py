@@ -197,7 +197,7 @@ def prepare_train_file(train_path: str | Path, recipe: Recipe | dict | None, hol
     sources, and whether synthesis can run, so a skipped-synthesis file is not reused once a model exists;
     with a judge filter, which model judges (another judge keeps other rows).
     A cache hit runs no operator and returns the stored stats with "cached": True (so their "llm_usage", the
-    synthesis calls that made the file, is not spent again).
+    chat-model calls that made the file, is not spent again).
     """
     recipe = parse_recipe(recipe)
     parts = [file_digest(train_path)] + [file_digest(p) for p in holdout_paths]
