@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Callable
 
+from tools.data.recipe_chat import recipe_chat_model
 from tools.llm.prompts import DATA_JUDGE_LABEL_RULE, DATA_JUDGE_SYSTEM, DATA_JUDGE_USER
 from tools.llm.schemas import ExampleScores
 from trex.recipe import JudgeFilter, RecipeError
@@ -69,11 +70,5 @@ def judge_for(spec, recipe: dict, ctx) -> Judge | None:
     none or no chat model is configured. RecipeError when a configured model cannot be built."""
     if not (recipe or {}).get("judge_filter") or not getattr(ctx, "chat_model", ""):
         return None
-    from tools.llm.chat_models import load_chat_model
-
-    try:
-        model = load_chat_model(ctx.chat_model, getattr(ctx, "cache_dir", None))
-    except ValueError as err:
-        raise RecipeError(f"recipe judge_filter: {err}") from None
-    task = f"{spec.goal} {spec.instruction}".strip()
-    return make_judge(model, task, spec.labels if spec.task_type == "classification" else None, ctx.chat_model)
+    model, task, labels = recipe_chat_model(spec, ctx, "judge_filter")
+    return make_judge(model, task, labels, ctx.chat_model)

@@ -14,6 +14,7 @@ import math
 import random
 from typing import Callable
 
+from tools.data.recipe_chat import recipe_chat_model
 from tools.llm.schemas import SyntheticExamples
 from tools.llm.prompts import SYNTHESIS_LABEL_RULE, SYNTHESIS_SYSTEM, SYNTHESIS_USER
 from trex.recipe import RecipeError, Synthesis
@@ -93,11 +94,5 @@ def synthesizer_for(spec, recipe: dict, ctx) -> Callable[[list[dict], Synthesis]
     none or no chat model is configured. RecipeError when a configured model cannot be built."""
     if not (recipe or {}).get("synthesis") or not getattr(ctx, "chat_model", ""):
         return None
-    from tools.llm.chat_models import load_chat_model
-
-    try:
-        model = load_chat_model(ctx.chat_model, getattr(ctx, "cache_dir", None))
-    except ValueError as err:
-        raise RecipeError(f"recipe synthesis: {err}") from None
-    task = f"{spec.goal} {spec.instruction}".strip()
-    return make_synthesizer(model, task, spec.labels if spec.task_type == "classification" else None)
+    model, task, labels = recipe_chat_model(spec, ctx, "synthesis")
+    return make_synthesizer(model, task, labels)
