@@ -82,7 +82,8 @@ def main() -> int:
                 rows.append((name, cfg, raw, time.time() - t))
             for name, cfg, raw, wall in rows:
                 out = TrainResult.from_job(raw)  # the job's own dict also holds the loss filter's report
-                rec = {"task": spec.name, "seed": seed, "parent": args.parent, "variant": name, "status": "ok" if out.ok else "failed",
+                rec = {"task": spec.name, "seed": seed, "parent": args.parent, "variant": name,
+                       "status": "ok" if out.ok else "failed",
                        "scores": scored(runner, spec, data, cfg, out, ctx, run_dir) if out.ok else {},
                        "train": out.stats, "loss_filter": raw.get("loss_filter"), "cached": out.cached,
                        "wall_s": round(wall, 1), "config": cfg}
