@@ -85,10 +85,15 @@ def postgres_url():
 
 
 def pytest_collection_modifyitems(items):
-    """Under pytest-xdist (`make test` runs two workers), every test that talks to PostgreSQL runs on one
-    worker: .ci/run gives all of them one shared database, and LangGraph's checkpointer creates its tables
-    on first use, which two sessions must not race on. `--dist loadgroup` honours the group."""
+    """Groups for pytest-xdist (`make test` runs two workers with `--dist loadgroup`): every test that talks to
+    PostgreSQL runs on one worker (.ci/run gives all of them one shared database, and LangGraph's checkpointer
+    creates its tables on first use, which two sessions must not race on), and a module whose tests share a
+    module-scoped fixture (a finished run, a Ray cluster) keeps them on one worker, so it is built once."""
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
         if "postgres_url" in item.fixturenames or "postgres" in params.values():
             item.add_marker(pytest.mark.xdist_group("postgres"))
+            continue
+        defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+        if any(d.scope == "module" for chain in defs.values() for d in chain):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
