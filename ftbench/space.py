@@ -10,6 +10,9 @@ pick trial configurations from the same grid, so an equal trial budget is a fair
 * "data": for the tasks where data decides (support_queues, clock_24h, phone_e164): lr x epochs, and the
   data moves each task's spec declares as `search_space.recipe` (27 configurations with three variants), all
   the training examples the recipe gives (up to the task's cap). Warm starts are off, as in "bench".
+* "data_wide": "data" with a fourth, larger learning rate (1e-2): 36 configurations per task. In "data" the best
+  configuration is the grid's corner (the largest lr and epochs), which a chain of steps reaches as well as a
+  tree; past the corner a step can overshoot, which is where going back to an earlier node can pay.
 
 Each is a SearchSpace value: TREX gets it through graph.main.build_graph(space=...), the baselines read it here.
 """
@@ -29,6 +32,9 @@ SPACES: dict[str, SearchSpace] = {
     "data": SearchSpace.restricted({"lr": [3e-4, 1e-3, 3e-3], "epochs": [1, 2, 3], "lora_r": [8], "batch_size": [8],
                                     "layer_fraction": [0.5], "template": ["chat"], "recipe": [{}],
                                     "max_samples": [1.0]}),
+    "data_wide": SearchSpace.restricted({"lr": [3e-4, 1e-3, 3e-3, 1e-2], "epochs": [1, 2, 3], "lora_r": [8],
+                                         "batch_size": [8], "layer_fraction": [0.5], "template": ["chat"],
+                                         "recipe": [{}], "max_samples": [1.0]}),
 }
 # A space's cap on training examples per trial (on top of the task's own budget.max_train_samples).
 MAX_TRAIN = {"bench": 64}
