@@ -438,3 +438,31 @@ def test_the_shipped_data_tier_table_replays_the_published_results(tmp_path, ben
     trex = got["uct_global"]
     assert trex["best_val"] == pytest.approx(0.8667, abs=1e-4) and trex["best_test"] == pytest.approx(0.8889, abs=1e-4)
     assert trex["configs"][1]["recipe"]["filters"]  # round 1's second trial: the cleaned pool
+
+
+def test_in_the_wide_data_space_the_tree_backtracks_where_a_chain_overshoots(tmp_path, bench_ctx, monkeypatch):
+    """data_wide adds lr 1e-2 to the data space (36 configurations per task, all in the shipped table). On
+    phone_e164, seed 0, one trial per round: both policies step to lr 1e-2 (val 0.500, past the best lr) and
+    then to 1 epoch (0.167); `sequential` keeps descending that branch and ends at val 0.633, while UCT goes
+    back to the lr-3e-3 node and takes its other move, 3 epochs, val 0.733 (the README's data_wide rows)."""
+    from pathlib import Path
+
+    from ftbench.replay import open_table
+    from ftbench.space import grid
+
+    assert grid("data_wide", 60)["lr"] == [3e-4, 1e-3, 3e-3, 1e-2]
+    table = Path(__file__).resolve().parent.parent / "benchmarks/ftbench_offline/data_table.jsonl"
+    assert open_table(table).holes() == {}
+    bench_ctx.max_eval_examples = 200  # as recorded (the default)
+    no_training(monkeypatch)
+    no_insight_store(monkeypatch)
+    records = run_comparison(["phone_e164"], ["uct_global", "sequential"], [0], 6, tmp_path / "out", bench_ctx,
+                             space="data_wide", log=lambda *_: None, runner=replay_runner.runner_for(str(table)),
+                             per_round=1)
+    got = {r["policy"]: r for r in records}
+    assert all(r["n_missing"] == 0 and r["n_replayed"] == 6 for r in records)
+    path = {p: [(c["lr"], c["epochs"]) for c in r["configs"]] for p, r in got.items()}
+    assert path["uct_global"][:4] == path["sequential"][:4] == [(1e-3, 2), (3e-3, 2), (1e-2, 2), (1e-2, 1)]
+    assert (3e-3, 3) in path["uct_global"][4:] and (3e-3, 3) not in path["sequential"]
+    assert got["uct_global"]["best_val"] == pytest.approx(0.7333, abs=1e-4)
+    assert got["sequential"]["best_val"] == pytest.approx(0.6333, abs=1e-4)
