@@ -14,7 +14,7 @@ from ftbench import replay, replay_runner
 from ftbench.baselines import DOCUMENTED_RECIPES, random_search, tpe_search
 from ftbench.results import normalised_gain
 from ftbench.runner import ALL_POLICIES, run_comparison
-from ftbench.space import all_configs, max_train_for, space_size
+from ftbench.space import all_configs, grid, max_train_for, space_size
 from tools.data.spec_loading import load_spec
 from tools.data.datasets import prepare_splits
 
@@ -76,6 +76,20 @@ def no_training(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a trial process was started in replay mode")
     monkeypatch.setattr(tools.trials.trial_jobs, "run_job", refuse)
+
+
+def replay_shipped_data_table(tasks, policies, budget, space, tmp_path, bench_ctx, monkeypatch, **kwargs) -> dict:
+    """The comparison replayed from benchmarks/ftbench_offline/data_table.jsonl, which has no holes, as the
+    README's commands run it (no training, no insight store): {policy: record} of the first seed."""
+    table = Path(__file__).resolve().parent.parent / "benchmarks/ftbench_offline/data_table.jsonl"
+    assert replay.open_table(table).holes() == {}
+    bench_ctx.max_eval_examples = 200  # as recorded (the default)
+    no_training(monkeypatch)
+    no_insight_store(monkeypatch)
+    records = run_comparison(tasks, policies, [0], budget, tmp_path / "out", bench_ctx, space=space,
+                             log=lambda *_: None, runner=replay_runner.runner_for(str(table)), **kwargs)
+    assert all(r["n_missing"] == 0 and r["n_replayed"] == budget for r in records)
+    return {r["policy"]: r for r in records}
 
 
 SEARCHES = tuple(p for p in ALL_POLICIES if p not in DOCUMENTED_RECIPES)  # the policies that search the space
@@ -422,19 +436,8 @@ def test_the_shipped_data_tier_table_replays_the_published_results(tmp_path, ben
     """benchmarks/ftbench_offline/data_table.jsonl (the tasks where data decides) replays the README's row for
     support_queues, seed 0: TREX-UCT mixes in the filtered ticket pool in round 1 and ends at val 0.867, test
     0.889; every configuration of the data space has its test score."""
-    from pathlib import Path
-
-    from ftbench.replay import open_table
-
-    table = Path(__file__).resolve().parent.parent / "benchmarks/ftbench_offline/data_table.jsonl"
-    assert open_table(table).holes() == {}
-    bench_ctx.max_eval_examples = 200  # as recorded (the default)
-    no_training(monkeypatch)
-    no_insight_store(monkeypatch)
-    records = run_comparison(["support_queues"], ["uct_global", "random"], [0], 4, tmp_path / "out", bench_ctx,
-                             space="data", log=lambda *_: None, runner=replay_runner.runner_for(str(table)))
-    got = {r["policy"]: r for r in records}
-    assert all(r["n_missing"] == 0 and r["n_replayed"] == 4 for r in records)
+    got = replay_shipped_data_table(["support_queues"], ["uct_global", "random"], 4, "data", tmp_path, bench_ctx,
+                                    monkeypatch)
     trex = got["uct_global"]
     assert trex["best_val"] == pytest.approx(0.8667, abs=1e-4) and trex["best_test"] == pytest.approx(0.8889, abs=1e-4)
     assert trex["configs"][1]["recipe"]["filters"]  # round 1's second trial: the cleaned pool
@@ -445,22 +448,9 @@ def test_in_the_wide_data_space_the_tree_backtracks_where_a_chain_overshoots(tmp
     phone_e164, seed 0, one trial per round: both policies step to lr 1e-2 (val 0.500, past the best lr) and
     then to 1 epoch (0.167); `sequential` keeps descending that branch and ends at val 0.633, while UCT goes
     back to the lr-3e-3 node and takes its other move, 3 epochs, val 0.733 (the README's data_wide rows)."""
-    from pathlib import Path
-
-    from ftbench.replay import open_table
-    from ftbench.space import grid
-
     assert grid("data_wide", 60)["lr"] == [3e-4, 1e-3, 3e-3, 1e-2]
-    table = Path(__file__).resolve().parent.parent / "benchmarks/ftbench_offline/data_table.jsonl"
-    assert open_table(table).holes() == {}
-    bench_ctx.max_eval_examples = 200  # as recorded (the default)
-    no_training(monkeypatch)
-    no_insight_store(monkeypatch)
-    records = run_comparison(["phone_e164"], ["uct_global", "sequential"], [0], 6, tmp_path / "out", bench_ctx,
-                             space="data_wide", log=lambda *_: None, runner=replay_runner.runner_for(str(table)),
-                             per_round=1)
-    got = {r["policy"]: r for r in records}
-    assert all(r["n_missing"] == 0 and r["n_replayed"] == 6 for r in records)
+    got = replay_shipped_data_table(["phone_e164"], ["uct_global", "sequential"], 6, "data_wide", tmp_path,
+                                    bench_ctx, monkeypatch, per_round=1)
     path = {p: [(c["lr"], c["epochs"]) for c in r["configs"]] for p, r in got.items()}
     assert path["uct_global"][:4] == path["sequential"][:4] == [(1e-3, 2), (3e-3, 2), (1e-2, 2), (1e-2, 1)]
     assert (3e-3, 3) in path["uct_global"][4:] and (3e-3, 3) not in path["sequential"]
