@@ -24,17 +24,15 @@ import json
 from trex.search_space import DEFAULT_SPACE, SearchSpace
 from trex.trial_config import FIELDS
 
+_DATA = {"lr": [3e-4, 1e-3, 3e-3], "epochs": [1, 2, 3], "lora_r": [8], "batch_size": [8], "layer_fraction": [0.5],
+         "template": ["chat"], "recipe": [{}], "max_samples": [1.0]}
 SPACES: dict[str, SearchSpace] = {
     "full": DEFAULT_SPACE,
     "bench": SearchSpace.restricted({"lr": [1e-4, 1e-3, 3e-3], "epochs": [1, 2, 3], "lora_r": [8], "batch_size": [8],
                                      "layer_fraction": [0.5], "template": ["chat"], "recipe": [{}],
                                      "max_samples": [0.5, 1.0]}),
-    "data": SearchSpace.restricted({"lr": [3e-4, 1e-3, 3e-3], "epochs": [1, 2, 3], "lora_r": [8], "batch_size": [8],
-                                    "layer_fraction": [0.5], "template": ["chat"], "recipe": [{}],
-                                    "max_samples": [1.0]}),
-    "data_wide": SearchSpace.restricted({"lr": [3e-4, 1e-3, 3e-3, 1e-2], "epochs": [1, 2, 3], "lora_r": [8],
-                                         "batch_size": [8], "layer_fraction": [0.5], "template": ["chat"],
-                                         "recipe": [{}], "max_samples": [1.0]}),
+    "data": SearchSpace.restricted(_DATA),
+    "data_wide": SearchSpace.restricted({**_DATA, "lr": [3e-4, 1e-3, 3e-3, 1e-2]}),
 }
 # A space's cap on training examples per trial (on top of the task's own budget.max_train_samples).
 MAX_TRAIN = {"bench": 64}
