@@ -19,6 +19,6 @@ run: install
 	$(VENV)/bin/trex run $(TASK)
 
 # Two pytest workers: most of a test's time is a subprocess importing torch and transformers on one core, so
-# two at once finish the suite ~1.5x sooner on 2 cores. The PostgreSQL tests share one worker (tests/conftest.py).
+# two at once finish the suite ~1.5x sooner on 2 cores. tests/conftest.py keeps some tests on one worker.
 test: install
 	$(PY) -m pytest -q -n 2 --dist loadgroup
