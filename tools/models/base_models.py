@@ -116,7 +116,7 @@ def _atomic_build(target: Path, build) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        build(tmp)
+        _without_touching_rng(build, tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -125,6 +125,17 @@ def _atomic_build(target: Path, build) -> Path:
     except OSError:  # another process finished first
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _without_touching_rng(build, out: Path) -> None:
+    """Run a build with torch's random state saved and restored. A build initialises weights at random (and
+    the tiny model seeds itself); it runs inside the first job that needs the model, after that job seeded
+    itself, so without this the first trial on a new machine would start from other random numbers (another
+    LoRA initialisation) than the same trial on a machine that had the model already."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):  # the build runs on the CPU: only its generator is touched
+        build(out)
 
 
 def _load_gguf_tokenizer(gguf: Path):
