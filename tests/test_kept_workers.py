@@ -130,9 +130,9 @@ def test_a_kept_worker_trains_exactly_as_a_fresh_one(tmp_path, tiny_task, cache_
     assert all((weights[0][k] == weights[1][k]).all() for k in weights[0])
 
 
-def test_runs_use_kept_workers_only_when_turned_on(monkeypatch, tmp_path):
-    # Off by default: on the default task a kept worker trained ~10 % slower per step than a fresh process
-    # (README, "Parallel trials"), which outweighs the 4-8 s it saves per job once trainings take minutes.
+def test_runs_use_kept_workers_unless_turned_off(monkeypatch, tmp_path):
+    # On by default: a round of the default task took 0.89 x the time in kept workers, with the same results
+    # and no slower training (README, "Parallel trials"); TREX_KEEP_WORKERS=0 gives a fresh process per job.
     from tools.trials import trial_pool, trial_runner
     from trex.context import Context
 
@@ -140,7 +140,7 @@ def test_runs_use_kept_workers_only_when_turned_on(monkeypatch, tmp_path):
     monkeypatch.setattr(trial_runner, "run_job", lambda *a, **kw: seen.append(kw["kept"]) or {"status": "ok"})
     monkeypatch.delenv("TREX_KEEP_WORKERS", raising=False)
     trial_pool.run_job(trial_pool.with_executor({}, Context()), tmp_path / "a", 60)
-    monkeypatch.setenv("TREX_KEEP_WORKERS", "1")
+    monkeypatch.setenv("TREX_KEEP_WORKERS", "0")
     trial_pool.run_job(trial_pool.with_executor({}, Context()), tmp_path / "b", 60)
-    assert seen == [False, True]
-    assert json.dumps(Context().keep_workers) == "true"
+    assert seen == [True, False]
+    assert json.dumps(Context().keep_workers) == "false"
