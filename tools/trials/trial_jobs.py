@@ -110,7 +110,8 @@ def _train(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init, key: str, 
            "task": task_payload(spec, data["labels"]), "config": _hyper(cfg),
            "train_path": train_path, "val_path": data["paths"]["val"],
            "score": {"eval_path": data["paths"]["val"], "max_examples": ctx.max_eval_examples},
-           "backend": ctx.backend, "memory_mb": ctx.trial_memory_mb, "init_adapter": init[0] if init else None,
+           "backend": ctx.backend, "memory_mb": ctx.trial_memory_mb,
+           "gradient_checkpointing": ctx.gradient_checkpointing, "init_adapter": init[0] if init else None,
            **worker_recipe(spec, cfg)}
     result = run_job(with_executor(job, ctx), adapter_dir, ctx.trial_timeout_s)
     val_eval = result.pop("val_eval", None)

@@ -54,17 +54,54 @@ def encode_split(tokenizer, records: list[dict], task: dict, template: str) -> l
     return [encode_record(tokenizer, r, task, template) for r in records]
 
 
-def answer_loss(model, ids, mask, labels):
-    """Cross-entropy on the answer tokens only. The output head (a large share of a small model's compute,
-    49k-word vocabulary) runs only at answer positions instead of at every prompt token."""
-    import torch
+# Rows of the output head's logits made at once: 1024 answer tokens x a 49k-word vocabulary x 4 bytes = 200 MB.
+# A batch with more answer tokens (long answers x a large batch: LawBench's 32 x 256 made 1.6 GB of logits, several
+# times over with softmax and gradient) is scored in chunks of this many rows, each chunk's logits made again in
+# the backward pass, so the head's memory stays bounded. A batch within it takes the one-shot path, unchanged.
+LOSS_CHUNK_ROWS = 1024
 
+
+def answer_states(model, ids, mask, labels):
+    """The output head and, at the answer positions only, the hidden states and their next-token targets."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     hidden = base.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state
     targets = labels[:, 1:]
     keep = targets != -100
-    logits = base.get_output_embeddings()(hidden[:, :-1][keep])
-    return torch.nn.functional.cross_entropy(logits.float(), targets[keep])
+    return base.get_output_embeddings(), hidden[:, :-1][keep], targets[keep], keep
+
+
+def _chunk_token_losses(head, hidden, targets):
+    import torch
+
+    return torch.nn.functional.cross_entropy(head(hidden).float(), targets, reduction="none")
+
+
+def token_losses(head, hidden, targets, chunk: int = LOSS_CHUNK_ROWS):
+    """Each answer token's cross-entropy, the head run on at most `chunk` rows at a time; with gradients on,
+    a chunk's logits are not kept for the backward pass but made again there (activation checkpointing)."""
+    import torch
+    from torch.utils.checkpoint import checkpoint
+
+    if len(targets) <= chunk:
+        return _chunk_token_losses(head, hidden, targets)
+    parts = []
+    for i in range(0, len(targets), chunk):
+        h, t = hidden[i:i + chunk], targets[i:i + chunk]
+        parts.append(checkpoint(_chunk_token_losses, head, h, t, use_reentrant=False) if torch.is_grad_enabled()
+                     else _chunk_token_losses(head, h, t))
+    return torch.cat(parts)
+
+
+def answer_loss(model, ids, mask, labels, chunk: int = LOSS_CHUNK_ROWS):
+    """Mean cross-entropy on the answer tokens only. The output head (a large share of a small model's compute,
+    49k-word vocabulary) runs only at answer positions instead of at every prompt token, in chunks when there
+    are many (LOSS_CHUNK_ROWS)."""
+    import torch
+
+    head, hidden, targets, _ = answer_states(model, ids, mask, labels)
+    if len(targets) <= chunk:  # the one-shot path: the same numbers as before chunking existed
+        return torch.nn.functional.cross_entropy(head(hidden).float(), targets)
+    return token_losses(head, hidden, targets, chunk).sum() / len(targets)
 
 
 def example_losses(model, examples, pad_id: int, batch_size: int = 16) -> list[float]:
@@ -73,15 +110,11 @@ def example_losses(model, examples, pad_id: int, batch_size: int = 16) -> list[f
 
     model.eval()
     out: list[float] = []
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
     with torch.no_grad():
         for i in range(0, len(examples), batch_size):
             ids, labels, mask = (t.to(model.device) for t in collate(examples[i:i + batch_size], pad_id))
-            hidden = base.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state
-            targets = labels[:, 1:]
-            keep = targets != -100
-            logits = base.get_output_embeddings()(hidden[:, :-1][keep])
-            token = torch.nn.functional.cross_entropy(logits.float(), targets[keep], reduction="none")
+            head, hidden, targets, keep = answer_states(model, ids, mask, labels)
+            token = token_losses(head, hidden, targets)
             rows = keep.nonzero()[:, 0]
             total = torch.zeros(len(ids), device=token.device).index_add_(0, rows, token)
             count = torch.zeros(len(ids), device=token.device).index_add_(0, rows, torch.ones_like(token))
@@ -138,6 +171,25 @@ def autocast(model):
     return contextlib.nullcontext()
 
 
+def gradient_checkpointing(job: dict, cfg: dict, model, backend: str, tokens_per_batch: int) -> bool | str:
+    """Turns the job's gradient_checkpointing setting (auto, on, off) into this trial's choice and applies it;
+    tells why on stdout. Unsloth checkpoints its own way ("unsloth") whatever the setting."""
+    from tools.worker import activation_memory
+
+    if backend == "unsloth":
+        return "unsloth"
+    conf = model.config
+    dtype_bytes = 2 if model.device.type == "cuda" else 4  # bfloat16 autocast on a GPU (autocast())
+    need = activation_memory.estimate_mb(tokens_per_batch, activation_memory.trained_layers(conf.num_hidden_layers, cfg),
+                                         conf.hidden_size, dtype_bytes)
+    free = activation_memory.available_mb(model.device.type, int(job.get("memory_mb") or 0))
+    on = activation_memory.decide(job.get("gradient_checkpointing", "auto"), need, free)
+    activation_memory.apply(model, on)
+    print(f"gradient checkpointing {'on' if on else 'off'} ({job.get('gradient_checkpointing', 'auto')}): "
+          f"activations about {need:.0f} MB a step, {'unknown' if free is None else f'{free:.0f} MB'} available", flush=True)
+    return on
+
+
 def mean_loss(model, examples, pad_id: int, batch_size: int = 16) -> float:
     import torch
 
@@ -178,6 +230,7 @@ def train(job: dict, out_dir: Path) -> dict:
           f"{cut} of {len(train_set)} training examples cut", flush=True)
     pad = tokenizer.pad_token_id
     bs, epochs = int(cfg["batch_size"]), int(cfg["epochs"])
+    checkpointing = gradient_checkpointing(job, cfg, model, backend, bs * max((len(e[0]) for e in train_set), default=0))
     steps_total = max(1, math.ceil(len(train_set) / bs) * epochs)
     optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=float(cfg["lr"]))
     warmup = max(1, steps_total // 10)
@@ -225,7 +278,7 @@ def train(job: dict, out_dir: Path) -> dict:
               "max_seq_length": seq_len, "examples_cut": cut, "train_s": round(train_s, 2),
               "tokens_per_s": round(tokens / max(train_s, 1e-9), 1), "backend": backend,
               "method": cfg.get("method", "lora"), "warm_start_from": job.get("init_adapter"),
-              "device": str(model.device), "gpu_hours": round(train_s / 3600, 5) if model.device.type == "cuda" else 0.0}
+              "device": str(model.device), "gradient_checkpointing": checkpointing, "gpu_hours": round(train_s / 3600, 5) if model.device.type == "cuda" else 0.0}
     if filtered is not None:
         result["loss_filter"] = filtered
     if hardness is not None:
