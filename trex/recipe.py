@@ -37,6 +37,9 @@ class ExtraSource(_Strict):
     format: DataFormat = Field("auto", description="The rows' shape, as a task's data source's `format`.")
     weight: float = Field(1.0, gt=0, description="Share of the mix relative to the task's train split (1.0).")
     licence: DataLicence | None = Field(None, description="The source's terms; one that forbids training is refused.")
+    label_map: dict[str, str] | None = Field(None, description=(
+        "Classification: {source label: task label}. A row whose label is neither a task label nor mapped here "
+        "is dropped before mixing (tools/data/source_labels.py)."))
 
     @model_validator(mode="after")
     def _one_origin(self) -> "ExtraSource":
@@ -141,6 +144,8 @@ def recipe_hash(recipe: Recipe | dict, train_digest: str) -> str:
     for source in dump.get("extra_sources", []):
         if source.get("format") == "auto":
             del source["format"]
+        if source.get("label_map") is None:  # keys made before label maps existed stay valid
+            source.pop("label_map", None)
     if dump.get("judge_filter") is None:  # keys made before the judge filter existed stay valid
         dump.pop("judge_filter", None)
     for worker_side in ("loss_filter", "curriculum"):  # applied by the training worker, not to the prepared file

@@ -16,6 +16,7 @@ from tools.data import recipe_ops as ops  # called as ops.<name> so tests can sw
 from tools.data.data_shapes import OTHER_SHAPES, ShapeError, convert, resolve_shape
 from tools.data.datasets import DataError, _read_rows, file_digest
 from tools.data.hub_datasets import HubDataError, load_hub_rows
+from tools.data.source_labels import LabelMapper, clean_source_labels
 
 
 def read_table(path: Path) -> list[dict]:
@@ -74,10 +75,12 @@ def apply_recipe(train: list[dict], recipe: Recipe | dict | None, holdout_inputs
                  load_source: Callable[[ExtraSource, str], list[dict]] = load_source,
                  synthesize: Callable[[list[dict], Synthesis], list[dict]] | None = None,
                  base_dir: str = "",
-                 judge: Callable[[list[dict], JudgeFilter], list[float | None]] | None = None) -> tuple[list[dict], dict]:
+                 judge: Callable[[list[dict], JudgeFilter], list[float | None]] | None = None,
+                 labels: list[str] | None = None, label_mapper: LabelMapper | None = None) -> tuple[list[dict], dict]:
     """The recipe's training records and JSON-able per-step counts.
 
-    Order: synthesize (into the task's own source) -> per source filter + leak drop -> dedup across all
+    Order: synthesize (into the task's own source) -> an added source's foreign labels mapped or dropped (a
+    classification task's labels given; tools/data/source_labels.py) -> per source filter + leak drop -> dedup across all
     sources (the task's own examples win) -> LLM judge filter -> weighted mix + max_samples -> class balance
     -> max_samples again.
     """
@@ -97,7 +100,16 @@ def apply_recipe(train: list[dict], recipe: Recipe | dict | None, holdout_inputs
     stats["synthesis"] = synth
 
     sources = [("train", 1.0, own)]
-    sources += [(s.name, s.weight, _records(load_source(s, base_dir), s.name)) for s in recipe.extra_sources]
+    label_stats: dict[str, dict] = {}
+    for s in recipe.extra_sources:
+        recs = _records(load_source(s, base_dir), s.name)
+        if labels:  # a classification task: rows with a label it lacks never reach the mix
+            loaded = len(recs)
+            recs, label_stats[s.name] = clean_source_labels(recs, labels, s.name, s.label_map, label_mapper)
+            label_stats[s.name]["loaded"] = loaded
+        sources.append((s.name, s.weight, recs))
+    if label_stats:
+        _add_usage(stats, getattr(label_mapper, "report", None) or {})
     near = recipe.near_threshold if recipe.dedup == "near" else None
     per_source, cleaned, filter_totals = [], [], {}
     for name, weight, recs in sources:
@@ -106,7 +118,7 @@ def apply_recipe(train: list[dict], recipe: Recipe | dict | None, holdout_inputs
         for k, v in f_rep.items():
             filter_totals[k] = filter_totals.get(k, 0) + v
         per_source.append({"name": name, "weight": weight, "loaded": len(recs), "filtered": f_rep["dropped"],
-                           "leaked": l_rep["dropped"]})
+                           "leaked": l_rep["dropped"], **({"labels": label_stats[name]} if name in label_stats else {})})
         cleaned.append(kept)
     stats["filter"] = filter_totals
     stats["leaks"] = {"dropped": sum(s["leaked"] for s in per_source), "near": near is not None}
@@ -190,12 +202,14 @@ def _write_atomic(path: Path, text: str) -> None:
 def prepare_train_file(train_path: str | Path, recipe: Recipe | dict | None, holdout_paths: list[str | Path],
                        cache_dir: str | Path, *, base_dir: str = "",
                        synthesize: Callable[[list[dict], Synthesis], list[dict]] | None = None,
-                       judge: Callable[[list[dict], JudgeFilter], list[float | None]] | None = None) -> tuple[str, dict]:
+                       judge: Callable[[list[dict], JudgeFilter], list[float | None]] | None = None,
+                       labels: list[str] | None = None, label_mapper: LabelMapper | None = None) -> tuple[str, dict]:
     """Write (or reuse) <cache_dir>/datasets/<hash>.jsonl for this recipe; return its path and the stats.
 
     The hash covers the recipe, the train and holdout files (leak removal depends on them), local extra
     sources, and whether synthesis can run, so a skipped-synthesis file is not reused once a model exists;
-    with a judge filter, which model judges (another judge keeps other rows).
+    with a judge filter, which model judges (another judge keeps other rows); with added sources on a
+    classification task, its labels and the chat model that maps foreign ones.
     A cache hit runs no operator and returns the stored stats with "cached": True (so their "llm_usage", the
     chat-model calls that made the file, is not spent again).
     """
@@ -208,6 +222,9 @@ def prepare_train_file(train_path: str | Path, recipe: Recipe | dict | None, hol
     parts.append("synth" if recipe.synthesis is not None and synthesize is not None else "nosynth")
     if recipe.judge_filter is not None:  # only then: the keys of other recipes stay as they were
         parts.append(f"judge:{getattr(judge, 'model_spec', '') or 'unnamed'}" if judge is not None else "nojudge")
+    if labels and recipe.extra_sources:  # only then: other recipes' keys stay as they were
+        parts.append("labels:" + "|".join(sorted(labels)))
+        parts.append(f"labelmap:{getattr(label_mapper, 'model_spec', '') or 'unnamed'}" if label_mapper else "nolabelmap")
     key = recipe_hash(recipe, ":".join(parts))
     out_dir = Path(cache_dir) / "datasets"
     path, stats_path = out_dir / f"{key}.jsonl", out_dir / f"{key}.stats.json"
@@ -217,7 +234,8 @@ def prepare_train_file(train_path: str | Path, recipe: Recipe | dict | None, hol
 
     train = _records(read_table(Path(train_path)), str(train_path))
     holdout = [r["input"] for p in holdout_paths for r in _records(read_table(Path(p)), str(p))]
-    records, stats = apply_recipe(train, recipe, holdout, synthesize=synthesize, base_dir=base_dir, judge=judge)
+    records, stats = apply_recipe(train, recipe, holdout, synthesize=synthesize, base_dir=base_dir, judge=judge,
+                                  labels=labels, label_mapper=label_mapper)
     stats["hash"] = key
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))

@@ -92,6 +92,28 @@ def trial_rows(tree: dict) -> list[dict]:
     return rows
 
 
+def source_label_lines(tree: dict) -> list[str]:
+    """One line per added source and outcome of its label cleaning (tools/data/source_labels.py): rows kept,
+    dropped for a label the task lacks, mapped; or why it was refused. Trials sharing an outcome share a line."""
+    seen: dict[str, list[str]] = {}
+    for node in sorted(tree.values(), key=lambda n: (n.get("round", 0), n["id"])):
+        for tid, res in (node.get("results") or {}).items():
+            where = f"{node['id']}/{tid}"
+            if res.get("failure") == "data" and " refused: " in str(res.get("error", "")):
+                seen.setdefault(str(res["error"])[:300], []).append(where)
+            for src in ((res.get("train") or {}).get("recipe_stats") or {}).get("sources") or []:
+                lab = src.get("labels")
+                if not lab:
+                    continue
+                dropped = ", ".join(f"{k} {n}" for k, n in (lab.get("foreign_labels") or {}).items())
+                line = (f"{src.get('name')}: {lab.get('kept')} of {lab.get('loaded', '?')} rows kept, "
+                        f"{lab.get('foreign_dropped', 0)} dropped as foreign" + (f" ({dropped})" if dropped else "")
+                        + f", {lab.get('mapped', 0)} mapped"
+                        + (f" ({lab['mapped_by_chat_model']} by the chat model)" if lab.get("mapped_by_chat_model") else ""))
+                seen.setdefault(line, []).append(where)
+    return [f"{line} [trials {', '.join(w[:3])}{' ...' if len(w) > 3 else ''}]" for line, w in seen.items()]
+
+
 def outline(tree: dict, best: str = "", node_id: str = ROOT, indent: int = 0) -> list[tuple[int, dict, bool]]:
     """Depth-first (indent, node, is_best) triples of the tree, children in round order."""
     if node_id not in tree:
@@ -228,6 +250,7 @@ def report_view(state, accounting: dict, finished: bool = True) -> dict:
         "insights": text_items(state.insights), "notes": text_items((state.research or {}).get("notes")),
         "brief": (state.research or {}).get("brief") or {},  # takeaways of the notes, with their sources
         "sources": (state.research or {}).get("sources") or [],  # candidate datasets, vetted or refused, and why
+        "source_labels": source_label_lines(tree),  # an added source's rows kept, dropped, mapped by label
         "llm": dict(state.llm or {}), "accounting": dict(accounting or {}),
         "loss_subject": loss_subject(tree, best, hib),
         "best_trial": tree.get(best or "", {}).get("best_trial"),

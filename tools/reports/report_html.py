@@ -139,8 +139,11 @@ def _trials(v: dict) -> str:
         classes.append("winner" if winner else "failed" if r["status"] == "failed" else "")
     table = _table(["node", "round", "trial", "hyper-parameters", "recipe", "warm start", "status", "val score",
                     "wall s", "tokens", "cached"], rows, classes, numeric=(1, 7, 8, 9))
+    labels = "".join(f"<li>{_e(line)}</li>" for line in v.get("source_labels") or [])
+    labels = f"<h3>Added sources, by label</h3><ul>{labels}</ul>" if labels else ""
     return (f'<section id="trials"><h2>All trials ({len(rows)})</h2>{table}<p class="small">★ the best trial of its '
-            "node; highlighted: the best trial of the run; wall s = training + validation scoring; cached = reused from an earlier identical trial.</p></section>")
+            "node; highlighted: the best trial of the run; wall s = training + validation scoring; cached = reused "
+            f"from an earlier identical trial.</p>{labels}</section>")
 
 
 def _nodes(v: dict) -> str:

@@ -109,6 +109,9 @@ def render_markdown(v: dict, images: dict, problems: list[str] = ()) -> str:
              "The same report with the pictures inline: `report.html`.", ""]
     lines += _result(v) + _pictures(images)
     lines += ["## Search tree", ""] + _outline(v) + ["", "## Trials", ""] + _trials(v)
+    if v.get("source_labels"):
+        lines += ["", "Added sources, by label (rows whose label the task lacks are dropped or mapped):", ""] + [
+            f"- {_cell(line, 400)}" for line in v["source_labels"]]
     lines += ["", "## Plans", ""] + [f"- **{nid}**: {_cell(text, 600)}" for nid, text in v["plans"]]
     lines += ["", "## Insights distilled", ""] + _items(v["insights"], "No insights were distilled in this run (yet).")
     lines += ["", "## Research notes", ""] + _brief(v) + _items(v["notes"], "No research notes were recorded for this run.")

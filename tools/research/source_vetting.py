@@ -3,7 +3,8 @@
 Checked: its licence (known terms that allow training; non-commercial is allowed and carried along; no stated
 licence is refused), its size (rows known, at least MIN_ROWS), its fields (mapped to the task's input and
 output by name: the catalog's own mapping, else common column names), for a classification task its labels
-(they must share labels with the task), for a task whose answers have a fixed shape (dates, codes, numbers) that
+(they must share labels with the task, and a local file must keep at least MIN_ROWS rows once its rows with
+other labels are dropped, as tools/data/source_labels.py drops them when the recipe runs), for a task whose answers have a fixed shape (dates, codes, numbers) that
 the candidate's answers mostly have that shape too, and that it is not the task's own data. What passes is an
 ExtraSource dict a recipe can mix in (weight 0.5 by default); leak checks against validation and test apply
 when the recipe runs (tools/data/recipes.py). Each refusal says why, in a line, for the node and the report.
@@ -91,6 +92,7 @@ def vet(candidate: dict, task_type: str, labels: list[str] | None, own_paths: se
     if not source_in or not source_out or source_in == source_out:
         return None, (f"no input and output columns among its fields ({', '.join(fields) or 'none'}); "
                       f"name them in a recipe's extra_sources to use it")
+    survivors = None  # (rows kept, rows dropped) by label, for a local classification source
     if task_type == "classification" and labels:
         theirs = set(candidate.get("labels") or [])
         if not theirs:
@@ -98,6 +100,9 @@ def vet(candidate: dict, task_type: str, labels: list[str] | None, own_paths: se
         shared = theirs & set(labels)
         if not shared:
             return None, f"none of its labels ({', '.join(sorted(theirs)[:5])}) is one of the task's"
+        survivors, refusal = _label_survivors(path, source_out, labels)
+        if refusal:
+            return None, refusal
     mismatch = shape_mismatch(own_outputs or [], candidate.get("output_sample") or []) \
         if task_type != "classification" else None
     if mismatch:
@@ -109,7 +114,30 @@ def vet(candidate: dict, task_type: str, labels: list[str] | None, own_paths: se
     except RecipeError as err:
         return None, str(err)
     why = f"{licence['name']}, {size} rows, {source_in} -> input, {source_out} -> output"
+    if task_type == "classification" and labels and survivors is not None:
+        why += f", {survivors[0]} rows with the task's labels ({survivors[1]} with other labels dropped when mixed)"
     return source, why
+
+
+def _label_survivors(path: str | None, field: str, labels: list[str]) -> tuple[tuple[int, int] | None, str | None]:
+    """((kept, dropped), refusal) for a local file's rows by label; (None, None) when it cannot be read here (a
+    Hub source: its rows are counted, and the source refused if too few survive, when the recipe runs)."""
+    if not path:
+        return None, None
+    from tools.data.datasets import DataError
+    from tools.data.recipes import read_table
+    from tools.data.source_labels import label_counts
+
+    try:
+        rows = read_table(Path(path))
+    except (DataError, OSError, ValueError):
+        return None, None
+    kept, foreign = label_counts(rows, field, labels)
+    if kept < MIN_ROWS:
+        named = ", ".join(f"{k} ({n})" for k, n in foreign.most_common(3))
+        return None, (f"only {kept} of its {len(rows)} rows have one of the task's labels (fewer than {MIN_ROWS} once "
+                      f"the others are dropped; other labels: {named}); name it in a recipe with a label_map to use it")
+    return (kept, sum(foreign.values())), None
 
 
 def vet_all(candidates: list[dict], spec, labels: list[str] | None, own_outputs: list[str] | None = None) -> list[dict]:

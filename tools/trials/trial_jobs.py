@@ -47,10 +47,13 @@ def training_data(spec: TaskSpec, data: dict, cfg: dict, ctx: Context) -> tuple[
         return data["paths"]["train"], None
     from tools.data.recipe_judging import judge_for  # the chat model judges examples when the recipe asks
     from tools.data.recipe_synthesis import synthesizer_for  # the chat model writes examples when the recipe asks
+    from tools.data.source_labels import label_mapper_for  # the chat model maps an added source's foreign labels
 
+    labels = data.get("labels") if spec.task_type == "classification" else None  # an added source keeps only these
     path, stats = prepare_train_file(data["paths"]["train"], recipe, [data["paths"]["val"], data["paths"]["test"]],
                                      ctx.cache_dir, base_dir=spec.base_dir, synthesize=synthesizer_for(spec, recipe, ctx),
-                                     judge=judge_for(spec, recipe, ctx))
+                                     judge=judge_for(spec, recipe, ctx), labels=labels or None,
+                                     label_mapper=label_mapper_for(spec, recipe, ctx))
     if not stats.get("train_out"):
         raise DataError("the data recipe left no training examples")
     return path, stats
