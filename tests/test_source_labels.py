@@ -130,3 +130,20 @@ def test_vetting_accepts_bank_intents_only_when_20_rows_keep_a_task_label(tmp_pa
                 + [{"text": f"loan {i}", "intent": "loan"} for i in range(40)])
     source, why = vet({**cand, "path": str(few), "size": 48}, "classification", ten, set())
     assert source is None and "only 8 of its 48 rows have one of the task's labels" in why and "loan (40)" in why
+
+
+def test_a_trial_maps_through_the_configured_chat_model_and_not_without_one(tmp_path, tiny_task, monkeypatch):
+    from tools.llm import chat_models
+    from tools.trials.trial_jobs import training_data
+    from trex.context import Context
+
+    fake = fake_model(LabelMapping={"pairs": [{"source_label": "fraud", "task_label": "card_lost"}]})
+    monkeypatch.setattr(chat_models, "load_chat_model", lambda spec, cache_dir=None: fake)
+    spec = spec_of({**tiny_task, "recipe": recipe(mixed_source(tmp_path))})
+    data = prepare_splits(spec, tmp_path / "splits")
+    _, stats = training_data(spec, data, {"id": "t0", "epochs": 1},
+                             Context(chat_model="fake:mapper", cache_dir=str(tmp_path / "c")))
+    lab = stats["sources"][1]["labels"]
+    assert (lab["mapped_by_chat_model"], lab["foreign_dropped"]) == (12, 7) and stats["llm_usage"]["calls"] == 1
+    _, off = training_data(spec, data, {"id": "t0", "epochs": 1}, Context(chat_model="", cache_dir=str(tmp_path / "c")))
+    assert (off["sources"][1]["labels"]["mapped"], off["sources"][1]["labels"]["foreign_dropped"]) == (0, 19)

@@ -110,13 +110,14 @@ def make_label_mapper(model, task: str, model_spec: str = "") -> LabelMapper:
     return mapper
 
 
-def label_mapper_for(spec, recipe: dict, ctx) -> LabelMapper | None:
+def label_mapper_for(spec, recipe: dict, ctx, chat=None) -> LabelMapper | None:
     """The chat model's mapper for a classification trial whose recipe adds sources, or None (no chat model
-    configured, nothing to map). RecipeError when a configured model cannot be built."""
-    if spec.task_type != "classification" or not (recipe or {}).get("extra_sources") \
-            or not (getattr(ctx, "chat_model", "") or "").strip():
+    configured, nothing to map). chat: the run's chat-model source (tools/llm/chat_models), else Context's.
+    RecipeError when a configured model cannot be built."""
+    name = chat.spec(ctx) if chat is not None else (getattr(ctx, "chat_model", "") or "").strip()
+    if spec.task_type != "classification" or not (recipe or {}).get("extra_sources") or not name:
         return None
     from tools.data.recipe_chat import recipe_chat_model
 
-    model, task, _ = recipe_chat_model(spec, ctx, "label mapping")
-    return make_label_mapper(model, task, ctx.chat_model)
+    model, task, _ = recipe_chat_model(spec, ctx, "label mapping", *([chat] if chat is not None else []))
+    return None if model is None else make_label_mapper(model, task, name)
