@@ -35,6 +35,6 @@ def distill_insights(state: State, runtime: Runtime[Context]) -> dict:
     except Exception as err:  # noqa: BLE001 - kept in the state and the report even when the store is down
         for lesson in lessons:
             lesson.update(stored=False, store_error=f"{type(err).__name__}: {err}"[:300])
-    log_event(state.run_dir, "insights", node=state.current, texts=[l["text"] for l in lessons],
-              stored=all(l["stored"] for l in lessons))
+    log_event(state.run_dir, "insights", node=state.current, texts=[x["text"] for x in lessons],
+              stored=all(x["stored"] for x in lessons))
     return {"insights": state.insights + lessons, **llm}

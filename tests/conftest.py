@@ -84,12 +84,54 @@ def postgres_url():
     yield from database_for_tests()
 
 
+# The slow loop, marked here in one place rather than in every test file (docs/development.md). A test is `slow`
+# when it needs the tiny model (a subprocess that imports torch: seconds each) or a real server, or when
+# `--durations` measured it over ~1 s; `e2e` ones run a whole graph, the CLI or a server. `make test-fast`
+# deselects `slow`; `make test` runs everything.
+SLOW_FIXTURES = {"model_cache", "postgres_url"}
+E2E_MODULES = {"test_graph_run", "test_crash_resume", "test_langgraph_server", "test_postgres", "test_run_anywhere"}
+SLOW_MODULES = E2E_MODULES | {"test_fuzz_specs", "test_base_models"}
+SLOW_TESTS = {
+    "test_insights::test_store_survives_reopening_in_a_new_offline_process",
+    "test_insights::test_http_client_against_a_real_chroma_server",
+    "test_insights::test_openai_embeddings_against_a_local_openai_compatible_server",
+    "test_insights::test_prior_configs_rank_this_task_first_then_like_tasks_on_the_same_model",
+    "test_llm_distill_research::test_the_chat_model_writes_a_brief_citing_the_notes",
+    "test_llm_distill_research::test_llm_lessons_are_stored_with_the_best_config_rule_lesson",
+    "test_llm_distill_research::test_offline_distillation_is_the_rule_based_one",
+    "test_llm_distill_research::test_a_lesson_without_a_number_is_retried_once_then_the_rules_answer",
+    "test_llm_usage_ledger::test_training_job_hands_the_validation_judge_usage_to_the_train_node",
+    "test_llm_usage_ledger::test_evaluate_node_folds_fresh_judge_usage_and_ignores_cached_results",
+    "test_ftbench_runner::test_replay_runs_every_policy_at_equal_budget_and_writes_results",
+    "test_ftbench_runner::test_a_second_run_with_the_first_runs_store_starts_from_its_best",
+    "test_ftbench_runner::test_in_the_wide_data_space_the_tree_backtracks_where_a_chain_overshoots",
+    "test_ray::test_importing_the_graph_does_not_import_ray",
+    "test_cli_and_import::test_importing_the_graph_is_light",
+    "test_spec_roundtrip::test_a_dumped_spec_validates_to_the_same_spec",
+    "test_progress::test_worker_progress_lines_reach_the_stream_while_it_runs",
+    "test_parallel_trials::test_ctrl_c_kills_the_workers_before_trex_goes_on",
+    "test_parallel_trials::test_a_round_fans_out_bounded_by_max_parallel_trials_and_keeps_the_plan_order",
+    "test_parallel_trials::test_killing_trex_kills_its_training_worker",
+}
+
+
+def _mark_slow(item) -> None:
+    module = item.module.__name__.rsplit(".", 1)[-1]
+    name = f"{module}::{item.name.split('[')[0]}"
+    if module in E2E_MODULES:
+        item.add_marker(pytest.mark.e2e)
+    if module in SLOW_MODULES or name in SLOW_TESTS or SLOW_FIXTURES & set(item.fixturenames):
+        item.add_marker(pytest.mark.slow)
+
+
 def pytest_collection_modifyitems(items):
-    """Groups for pytest-xdist (`make test` runs two workers with `--dist loadgroup`): every test that talks to
-    PostgreSQL runs on one worker (.ci/run gives all of them one shared database, and LangGraph's checkpointer
-    creates its tables on first use, which two sessions must not race on), and a module whose tests share a
-    module-scoped fixture (a finished run, a Ray cluster) keeps them on one worker, so it is built once."""
+    """Marks the slow loop (above). Groups for pytest-xdist (`make test` runs two workers with `--dist loadgroup`):
+    every test that talks to PostgreSQL runs on one worker (.ci/run gives all of them one shared database, and
+    LangGraph's checkpointer creates its tables on first use, which two sessions must not race on), and a module
+    whose tests share a module-scoped fixture (a finished run, a Ray cluster) keeps them on one worker, so it is
+    built once."""
     for item in items:
+        _mark_slow(item)
         params = getattr(getattr(item, "callspec", None), "params", {})
         if "postgres_url" in item.fixturenames or "postgres" in params.values():
             item.add_marker(pytest.mark.xdist_group("postgres"))

@@ -45,7 +45,7 @@ def test_rouge1_by_hand():
     assert m.compute(["the cat sat", "dog"], ["the cat ran", "bird"]) == pytest.approx(1 / 3)
 
 
-def test_rougeL_uses_longest_common_subsequence():
+def test_rougeL_uses_longest_common_subsequence():  # noqa: N802 - the metric is named rougeL
     pred, ref = "the cat sat on the mat", "on the mat the cat sat"
     # same bag of words -> ROUGE-1 F 1; but the LCS is only 3 tokens ("the cat sat"): P 3/6, R 3/6, F 1/2
     assert get_metric("rouge1").example_score(pred, ref) == pytest.approx(1.0)

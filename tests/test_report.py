@@ -17,7 +17,6 @@ from trex.state import State
 from tools.reports import report_plots
 from tools.reports.report import write_report_files
 from tools.reports.report_data import best_so_far, fmt, report_view
-from tools.reports.report_html import render_html
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
