@@ -8,6 +8,7 @@ re-training a known config would only waste budget that TREX's planner never was
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from pathlib import Path
@@ -32,6 +33,12 @@ DOCUMENTED_RECIPES = {
                        "batch_size": 8, "lora_dropout": 0.0},
 }
 BASELINES = ("random", "tpe") + tuple(DOCUMENTED_RECIPES)
+
+
+def baseline_seed(policy: str, task: str, seed: int) -> int:
+    """A baseline's random seed for one task and run seed: derived from both, so the draws of one seed are
+    independent across tasks (with the run seed alone every task drew the same grid indices: shared luck)."""
+    return int.from_bytes(hashlib.sha256(f"{policy}:{task}:{seed}".encode()).digest()[:4], "big")
 
 
 def run_trial(spec, data: dict, cfg: dict, ctx, run_dir: Path, runner: TrialRunner) -> dict:
@@ -64,10 +71,10 @@ def trial_slots(budget: int, max_tokens: int | None, trials: list[dict], space_s
 
 def random_search(spec, data: dict, ctx, budget: int, space: str | SearchSpace, max_train: int, run_dir: Path,
                   runner: TrialRunner, max_tokens: int | None = None) -> list[dict]:
-    """`budget` distinct configurations drawn uniformly from the grid, seeded by ctx.seed (or as many as
-    max_tokens of training buys)."""
+    """`budget` distinct configurations drawn uniformly from the grid, seeded by the task and ctx.seed (or as
+    many as max_tokens of training buys)."""
     g = grid(space, max_train)
-    rng = random.Random(f"random:{ctx.seed}")
+    rng = random.Random(f"random:{spec.name}:{ctx.seed}")
     seen, trials = set(), []
     for i in trial_slots(budget, max_tokens, trials, space_size(space, max_train)):
         for _ in range(1000):
@@ -100,7 +107,7 @@ def tpe_startup(budget: int) -> int:
 
 def tpe_search(spec, data: dict, ctx, budget: int, space: str | SearchSpace, max_train: int, run_dir: Path,
                runner: TrialRunner, startup: int | None = None, max_tokens: int | None = None) -> tuple[list[dict], object]:
-    """Optuna's TPE sampler, ask-and-tell, seeded by ctx.seed; returns the trials and the study."""
+    """Optuna's TPE sampler, ask-and-tell, seeded by the task and ctx.seed; returns the trials and the study."""
     import warnings
 
     import optuna
@@ -110,7 +117,7 @@ def tpe_search(spec, data: dict, ctx, budget: int, space: str | SearchSpace, max
     g = grid(space, max_train)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        sampler = optuna.samplers.TPESampler(seed=ctx.seed, n_startup_trials=startup or tpe_startup(budget))
+        sampler = optuna.samplers.TPESampler(seed=baseline_seed("tpe", spec.name, ctx.seed), n_startup_trials=startup or tpe_startup(budget))
     study = optuna.create_study(direction="maximize" if metric.higher_is_better else "minimize", sampler=sampler)
     known: dict[str, float] = {}
     trials = []

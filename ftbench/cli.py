@@ -3,6 +3,7 @@
   run     every task x policy x seed at an equal trial budget -> results.md, results.csv, curve_<task>.png
   sweep   train every configuration of a search space once (records a complete replay table)
   export  add the trial cache's results for some tasks to a replay table
+  expect  a tier's P1 numbers as expectations: random search exact from the table, TPE and TREX over a run's seeds
   reuse   how many trials a second comparison needed to reach the first one's best (goal P2)
 """
 from __future__ import annotations
@@ -97,6 +98,31 @@ def cmd_reuse(args) -> int:
     return 0
 
 
+def cmd_expect(args) -> int:
+    """Exact random search from the complete replay table beside a comparison's runs (`ftbench run` over many
+    seeds), and TREX-UCT's ratios: expectations.md in --out."""
+    from pathlib import Path
+
+    from ftbench.expectations import expectations, load_runs, write
+
+    if not args.replay:
+        raise ValueError("ftbench expect needs --replay TABLE: the exact expectation is computed from a complete table")
+    out = Path(args.out)
+    runs = load_runs(args.runs)
+    ec = load_runs(args.equal_compute) if args.equal_compute else None
+    result = expectations(_list(args.tasks), args.space, args.budget, _context(args), _runner(args), runs, ec,
+                          out / "work", where=args.runs)
+    command = "ftbench " + " ".join(sys.argv[1:]) if args.command_line is None else args.command_line
+    path = write(result, out, args.title or f"space {args.space}, {args.budget} trials", command)
+    t = result["trials"]
+    print(f"mean test gain: random exact {t['random_exact']['mean']:.3f}, "
+          + ", ".join(f"{p} {b['mean']:.3f}" for p, b in t.items() if p != "random_exact"))
+    print("TREX-UCT / policy: " + ", ".join(f"{p} {b['ratio']:.3f} [{b['ratio_ci'][0]:.3f}, {b['ratio_ci'][1]:.3f}]"
+                                            for p, b in t.items() if "ratio" in b))
+    print(f"written: {path}")
+    return 0
+
+
 def cmd_combine(args) -> int:
     """Pool the runs of several comparisons (e.g. the bench and data tiers, each with its own space and budget)
     into one results table: the means and bootstrap intervals then run over every task of every part."""
@@ -159,6 +185,15 @@ def main(argv: list[str] | None = None) -> int:
     ex = sub.add_parser("export", parents=[common], help="add the trial cache's results to a replay table")
     ex.add_argument("--table", required=True)
     ex.set_defaults(func=cmd_export)
+    xp = sub.add_parser("expect", parents=[common], help="P1 as expectations: exact random search from the table, "
+                                                          "TPE and TREX over a comparison's seeds")
+    xp.add_argument("--budget", type=int, required=True, help="trials per run (the comparison's)")
+    xp.add_argument("--replay", metavar="TABLE", required=True, help="the complete replay table")
+    xp.add_argument("--runs", required=True, help="output directory of the `ftbench run` at equal trials")
+    xp.add_argument("--equal-compute", help="output directory of the `ftbench run --compute tokens`, if any")
+    xp.add_argument("--title", help="the tier's name in expectations.md")
+    xp.add_argument("--command-line", help="the command to print as the reproduction (default: this one)")
+    xp.set_defaults(func=cmd_expect)
     co = sub.add_parser("combine", help="pool several comparisons' runs into one table (means and intervals over all)")
     co.add_argument("--runs", required=True, help="comma-separated output directories of `ftbench run`")
     co.add_argument("--out", required=True, help="output directory")

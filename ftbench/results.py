@@ -24,6 +24,23 @@ def normalised_gain(score: float | None, base: float | None, reference: float | 
     return gain
 
 
+def check_comparable(records: list[dict]) -> None:
+    """Refuse to compare policies that were given different search spaces or budgets on the same task: a
+    ratio between them would measure the budget, not the policy. At equal compute (max_tokens set) a baseline's
+    token budget must be TREX-UCT's on the same task and seed."""
+    spent = {(r["task"], r["seed"]): r.get("tokens_trained") for r in records if r["policy"] == TREX_UCT}
+    for task in dict.fromkeys(r["task"] for r in records):
+        given = {r["policy"]: (r.get("space"), r.get("budget")) for r in records if r["task"] == task}
+        if len(set(given.values())) > 1:
+            raise ValueError(f"cannot compare policies given different spaces or budgets on {task}: "
+                             + "; ".join(f"{p} space {s!r}, {b} trials" for p, (s, b) in given.items()))
+    for r in records:
+        cap, uct = r.get("max_tokens"), spent.get((r["task"], r["seed"]))
+        if cap is not None and uct is not None and cap != uct:
+            raise ValueError(f"cannot compare policies given different budgets on {r['task']}, seed {r['seed']}: "
+                             f"{r['policy']} trained to {cap} tokens, TREX-UCT spent {uct}")
+
+
 def _mean_sd(values: list[float | None]) -> tuple[float | None, float | None, int]:
     vals = [v for v in values if v is not None]
     if not vals:
@@ -197,6 +214,7 @@ def plot_curves(records: list[dict], out_dir: Path) -> list[str]:
 
 
 def write_results(records: list[dict], out_dir: Path, meta: dict) -> dict:
+    check_comparable(records)
     rows = aggregate(records)
     meta = {**meta, "bootstrap": {g: bootstrap_ratios(records, g) for g in ("gain_test", "gain_val")}}
     (out_dir / "summary.json").write_text(json.dumps(meta["bootstrap"], indent=2), encoding="utf-8")

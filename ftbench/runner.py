@@ -149,6 +149,7 @@ def run_one(task: str, policy: str, seed: int, budget: int, out_dir: Path, ctx: 
     replayed = [t for t in trials if str(t.get("key", "")).startswith("replay:")]
     rec = {
         "task": spec.name, "policy": policy, "seed": seed, "budget": budget, "metric": spec.metric,
+        "space": space if isinstance(space, str) else "custom",  # comparisons refuse mixed spaces per task
         "scored_by": scored_by(spec.metric),  # the benchmark's own libraries, or a named approximation
         "higher_is_better": metric.higher_is_better, "reference": spec.reference_score,
         # The paper's own TREX score, a column apart from the reference the gain is normalised against.
