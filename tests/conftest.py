@@ -89,7 +89,8 @@ def postgres_url():
 # `--durations` measured it over ~1 s; `e2e` ones run a whole graph, the CLI or a server. `make test-fast`
 # deselects `slow`; `make test` runs everything.
 SLOW_FIXTURES = {"model_cache", "postgres_url"}
-E2E_MODULES = {"test_graph_run", "test_crash_resume", "test_langgraph_server", "test_postgres", "test_run_anywhere"}
+E2E_MODULES = {"test_graph_run", "test_crash_resume", "test_langgraph_server", "test_postgres", "test_run_anywhere",
+               "test_compare_runs"}
 SLOW_MODULES = E2E_MODULES | {"test_fuzz_specs", "test_base_models"}
 SLOW_TESTS = {
     "test_insights::test_store_survives_reopening_in_a_new_offline_process",

@@ -1,5 +1,5 @@
 """Command line: `trex run [TASK]`, `trex resume RUN_DIR`, `trex report RUN_DIR`, `trex predict RUN_DIR [FILE]`,
-`trex export RUN_DIR --out DIR [--merge]`, `trex tasks`."""
+`trex export RUN_DIR --out DIR [--merge]`, `trex compare RUN [RUN...]` (graph/cli/compare.py), `trex tasks`."""
 from __future__ import annotations
 
 import argparse
@@ -211,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
                "  trex report runs/bank_intents-...   (re)write report.md, report.html and the pictures of a run\n"
                "  trex predict RUN_DIR inputs.txt     answer new inputs with the run's tuned model\n"
                "  trex export RUN_DIR --out m --merge the tuned model as a plain Hugging Face model, to ship\n"
+               "  trex compare RUN_A RUN_B            finished runs side by side: trex-compare.md, .html and a plot\n"
                "\n`trex COMMAND --help` explains each command.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a fine-tuning search on a task")
@@ -267,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--merge", action="store_true", help="merge the adapter into the base model")
     export.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"], help="where to merge (default cpu)")
     export.set_defaults(func=cmd_export)
+    from graph.cli.compare import add_parser as add_compare  # its own module, as this one is full
+
+    add_compare(sub)
     tasks = sub.add_parser("tasks", help="list the shipped tasks")
     tasks.set_defaults(func=cmd_tasks)
     args = parser.parse_args(argv)
