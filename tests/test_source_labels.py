@@ -147,3 +147,22 @@ def test_a_trial_maps_through_the_configured_chat_model_and_not_without_one(tmp_
     assert (lab["mapped_by_chat_model"], lab["foreign_dropped"]) == (12, 7) and stats["llm_usage"]["calls"] == 1
     _, off = training_data(spec, data, {"id": "t0", "epochs": 1}, Context(chat_model="", cache_dir=str(tmp_path / "c")))
     assert (off["sources"][1]["labels"]["mapped"], off["sources"][1]["labels"]["foreign_dropped"]) == (0, 19)
+
+
+def test_the_report_shows_each_sources_label_counts_and_refusals(tmp_path):
+    from tools.reports.report import write_report_files
+    from trex.state import State
+
+    stats = {"sources": [{"name": "train"}, {"name": "extra.jsonl", "labels": {
+        "kept": 30, "loaded": 49, "foreign_dropped": 19, "mapped": 0, "foreign_labels": {"fraud": 12, "transfer": 7}}}]}
+    ok = {"trial_id": "t0", "status": "ok", "score": 0.5, "train": {"recipe_stats": stats}}
+    refused = {"trial_id": "t1", "status": "failed", "failure": "data", "score": 0.0,
+               "error": "data recipe: source few.jsonl refused: only 5 of its 35 rows have one of the task's labels"}
+    tree = {"root": {"id": "root", "parent": None, "round": 0, "status": "evaluated", "score": 0.3, "trials": [],
+                     "results": {}},
+            "n1": {"id": "n1", "parent": "root", "round": 1, "status": "evaluated", "score": 0.5, "best_trial": "t0",
+                   "trials": [{"id": "t0", "epochs": 1}, {"id": "t1", "epochs": 1}], "results": {"t0": ok, "t1": refused}}}
+    out = write_report_files(State(task={"name": "t", "metric": "accuracy", "base_model": "m"}, tree=tree), tmp_path, {})
+    for page in (Path(out["markdown"]).read_text(), Path(out["html"]).read_text()):
+        assert "extra.jsonl: 30 of 49 rows kept, 19 dropped as foreign (fraud 12, transfer 7), 0 mapped" in page
+        assert "source few.jsonl refused: only 5 of its 35 rows" in page
