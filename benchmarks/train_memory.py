@@ -42,11 +42,12 @@ def one_setting(args) -> dict:
     from tools.worker.model_loading import seed_everything
 
     from trex.context import Context
+    from trex.jobs import TrainJob
 
     seed_everything(0)
     cfg = {"lr": 1e-4, "lora_r": 8, "lora_alpha": 16, "layer_fraction": args.layer_fraction, "seed": 0}
-    job = {"base_model": MODEL, "cache_dir": Context().cache_dir, "device": "cpu", "backend": "peft",
-           "task": {}}
+    job = TrainJob(base_model=MODEL, cache_dir=Context().cache_dir, device="cpu", backend="peft", task={},
+                   config=cfg, train_path="", val_path="")
     model, _, _ = load_trainable(job, cfg)
     if args.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})

@@ -22,7 +22,7 @@ import itertools
 import json
 
 from trex.search_space import DEFAULT_SPACE, SearchSpace
-from trex.trial_config import FIELDS
+from trex.trial_config import FIELDS, default_alpha
 
 _DATA = {"lr": [3e-4, 1e-3, 3e-3], "epochs": [1, 2, 3], "lora_r": [8], "batch_size": [8], "layer_fraction": [0.5],
          "template": ["chat"], "recipe": [{}], "max_samples": [1.0]}
@@ -64,7 +64,7 @@ def make_config(choice: dict, max_train: int, seed: int) -> dict:
     cfg = {**DEFAULT_SPACE.default_config(max_train, seed), **{k: v for k, v in choice.items() if k != "recipe"}}
     if choice.get("recipe"):
         cfg["recipe"] = choice["recipe"]
-    cfg["lora_alpha"] = 2 * cfg["lora_r"]
+    cfg["lora_alpha"] = default_alpha(cfg["lora_r"])
     return cfg
 
 

@@ -110,8 +110,12 @@ def test_scoring_cuts_prompts_as_training_does(tiny_task, tmp_path, model_cache,
 
 
 def test_unsloth_is_told_the_spec_length_or_the_models_own(model_cache):
-    from tools.worker.backends import unsloth_length
+    from dataclasses import replace
 
-    job = {"base_model": "trex/tiny-random", "cache_dir": str(model_cache), "task": {}}
+    from tools.worker.backends import unsloth_length
+    from trex.jobs import TrainJob
+
+    job = TrainJob(base_model="trex/tiny-random", cache_dir=str(model_cache), task={}, config={}, train_path="",
+                   val_path="")
     assert unsloth_length(job) == 512  # the tiny model's max_position_embeddings: no cut of its own
-    assert unsloth_length({**job, "task": {"max_seq_length": 1024}}) == 1024
+    assert unsloth_length(replace(job, task={"max_seq_length": 1024})) == 1024

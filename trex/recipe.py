@@ -121,6 +121,11 @@ class Recipe(_Strict):
         "answer loss under the model the trial starts from). Applied by the training worker."))
 
 
+# The recipe steps the training worker applies (they need the model the trial starts from), not the prepared
+# file: the one list of them (the train job carries each as its own field, trex/jobs.py TrainJob).
+WORKER_STEPS = ("loss_filter", "curriculum")
+
+
 def parse_recipe(data: Recipe | dict | None) -> Recipe:
     """A Recipe from a node's stored dict; raise RecipeError naming each bad field."""
     if isinstance(data, Recipe):
@@ -148,7 +153,7 @@ def recipe_hash(recipe: Recipe | dict, train_digest: str) -> str:
             source.pop("label_map", None)
     if dump.get("judge_filter") is None:  # keys made before the judge filter existed stay valid
         dump.pop("judge_filter", None)
-    for worker_side in ("loss_filter", "curriculum"):  # applied by the training worker, not to the prepared file
+    for worker_side in WORKER_STEPS:  # applied by the training worker, not to the prepared file
         dump.pop(worker_side, None)  # (trial_jobs keys them)
     canonical = json.dumps(dump, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(f"v{RECIPE_VERSION}\n{canonical}\n{train_digest}".encode()).hexdigest()

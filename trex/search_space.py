@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from trex.trial_config import FIELDS, TrialField, value
+from trex.trial_config import FIELDS, TrialField, default_alpha, value
 
 
 # Fields a task spec's `search_space` may pin or restrict. Derived ones (max_samples: budget.max_train_samples,
@@ -157,7 +157,7 @@ class SearchSpace:
         names = [n for n, f in FIELDS.items() if (f.in_default_config or n in self.grids) and not f.relative
                  and f.kind != "recipe"]
         cfg = {n: self.default(n) for n in names}
-        cfg.update(lora_alpha=2 * cfg["lora_r"], max_samples=max_train, seed=seed, warm_start=False)
+        cfg.update(lora_alpha=default_alpha(cfg["lora_r"]), max_samples=max_train, seed=seed, warm_start=False)
         return cfg
 
     def snap(self, name: str, val, max_train: int):
@@ -186,7 +186,7 @@ class SearchSpace:
                              "(the search space's grid)")
                 out[name] = snapped
         if "lora_r" in held:
-            out["lora_alpha"] = 2 * out["lora_r"]
+            out["lora_alpha"] = default_alpha(out["lora_r"])
         if not self.warm_start and out.get("warm_start"):
             notes.append("warm_start dropped: this search space has no warm starts")
             out["warm_start"] = False

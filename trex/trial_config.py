@@ -103,6 +103,19 @@ def value(cfg: dict, name: str):
     return cfg.get(name)
 
 
+ALPHA_PER_RANK = 2  # LoRA alpha, unless a trial sets it, is this many times its rank
+
+
+def default_alpha(rank: int) -> int:
+    """The LoRA alpha a trial of this rank gets when none is set: the one place that rule is written."""
+    return ALPHA_PER_RANK * int(rank)
+
+
+def lora_alpha(cfg: dict) -> int:
+    """A config's LoRA alpha: its own, or derived from its rank (default_alpha)."""
+    return int(cfg["lora_alpha"]) if cfg.get("lora_alpha") else default_alpha(cfg["lora_r"])
+
+
 def key_view(cfg: dict) -> dict:
     """The config as trial keys see it: a later row at its default is left out (see keyed_at_default)."""
     return {k: v for k, v in cfg.items()

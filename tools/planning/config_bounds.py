@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 
 from trex.recipe import RecipeError, parse_recipe
-from trex.trial_config import FIELDS, TrialField
+from trex.trial_config import FIELDS, TrialField, default_alpha
 
 # The parent adapter's shape: a warm start keeps it.
 WARM_START_FIXED = tuple(n for n, f in FIELDS.items() if f.adapter_shape)
@@ -151,10 +151,10 @@ def _check_rank(out: dict, hidden_size: int | None, reasons: list[str]) -> str |
     r, bad = _number(out, "lora_r", int)
     if bad or r < 1:
         return bad or f"lora_r {r} must be >= 1"
-    alpha, bad_alpha = _number(out, "lora_alpha", int) if "lora_alpha" in out else (2 * r, None)
+    alpha, bad_alpha = _number(out, "lora_alpha", int) if "lora_alpha" in out else (default_alpha(r), None)
     if bad_alpha or alpha < FIELDS["lora_alpha"].low:  # a large alpha is scaled down with the rank below
         reasons.append(f"lora_alpha {out.get('lora_alpha')!r} replaced by 2 x lora_r")
-        alpha = 2 * r
+        alpha = default_alpha(r)
     if r > r_max:
         why = f"the model's hidden size {hidden_size}" if hidden_size and hidden_size < top else f"{top:g}"
         reasons.append(f"lora_r {r} clamped to {r_max:g} ({why})")

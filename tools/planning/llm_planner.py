@@ -24,7 +24,7 @@ from tools.planning.config_bounds import check_config
 from tools.planning.planner import default_config, trial_key
 from tools.planning.tree_evidence import best_trial_config, observed_effects
 from trex.search_space import DEFAULT_SPACE, SearchSpace
-from trex.trial_config import FIELDS, PROPOSABLE, bounds_text, extra_settings
+from trex.trial_config import FIELDS, PROPOSABLE, bounds_text, default_alpha, extra_settings
 
 MAX_PATH, MAX_TRIED, MAX_BAD_CASES, MAX_INSIGHTS, MAX_FEEDBACK, MAX_EFFECTS, MAX_KEY = 8, 12, 5, 6, 5, 6, 3
 MAX_TAKEAWAYS, MAX_PRIORS = 4, 3  # research brief lines and earlier runs' winning configs shown
@@ -192,7 +192,7 @@ def merge(anchor: dict, prop: TrialProposal) -> dict:
     given = {k: getattr(prop, k) for k in PROPOSABLE if k != "warm_start" and getattr(prop, k, None) is not None}
     cfg.update(given)
     if "lora_r" in given and "lora_alpha" not in given:
-        cfg["lora_alpha"] = 2 * cfg["lora_r"]
+        cfg["lora_alpha"] = default_alpha(cfg["lora_r"])
     if prop.warm_start and "epochs" not in given:
         cfg["epochs"] = 1  # continue training: one more epoch, as the built-in planner does
     return cfg

@@ -10,7 +10,7 @@ from tools.planning.data_moves import SOURCE_CLEANUP, data_moves, recipe_variant
 from tools.planning.tree_evidence import best_trial_config, observed_effects
 from trex.state import Node, TrialConfig
 from trex.search_space import DEFAULT_SPACE, SearchSpace
-from trex.trial_config import FIELDS, IDENTITY, value
+from trex.trial_config import FIELDS, IDENTITY, default_alpha, value
 
 # Which moves a diagnosis argues for: (dimension, direction) -> prior weight.
 DIAGNOSIS_PRIORS = {
@@ -74,7 +74,7 @@ def move(cfg: TrialConfig, dim: str, direction: int, max_train: int,
         return None
     out = TrialConfig(**{**cfg, dim: grid[new]})
     if dim == "lora_r":
-        out["lora_alpha"] = 2 * out["lora_r"]
+        out["lora_alpha"] = default_alpha(out["lora_r"])
     return out
 
 
@@ -91,7 +91,7 @@ def snap(cfg: dict, max_train: int, seed: int, space: SearchSpace = DEFAULT_SPAC
             out[dim] = snapped
     if cfg.get("method") in ("qlora", "full") and "method" not in space.grids:  # lora is the default
         out["method"] = cfg["method"]
-    out["lora_alpha"] = 2 * out["lora_r"]
+    out["lora_alpha"] = default_alpha(out["lora_r"])
     if not out.get("recipe"):
         out.pop("recipe", None)
     return TrialConfig(**out)
@@ -178,7 +178,7 @@ def propose(tree: dict[str, Node], parent_id: str, k: int, max_train: int, seed:
             break
         cfg = TrialConfig(**{d: rng.choice(g) for d, g in space.choice_grid().items()},
                           max_samples=rng.choice(space.values("max_samples", max_train)), seed=seed)
-        cfg["lora_alpha"] = 2 * cfg["lora_r"]
+        cfg["lora_alpha"] = default_alpha(cfg["lora_r"])
         if trial_key(cfg, parent_id) not in tried:
             picks.append(cfg)
             tried.add(trial_key(cfg, parent_id))

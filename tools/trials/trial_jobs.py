@@ -9,7 +9,8 @@ from memory.trial_cache import TrialCache, cache_key
 from trex.trial_config import key_view
 from tools.data.datasets import DataError, file_digest
 from tools.data.recipes import prepare_train_file
-from trex.recipe import RecipeError
+from trex.jobs import ScoreJob, ScoreSplit, TrainJob
+from trex.recipe import WORKER_STEPS, RecipeError
 from tools.trials.adapter_claim import claimed
 from tools.trials.trial_pool import run_job, with_executor  # a local subprocess or a Ray task (ctx.trial_executor)
 from tools.trials.trial_runtime import runtime_payload
@@ -32,11 +33,10 @@ def effective_recipe(spec: TaskSpec, cfg: dict) -> dict:
 
 
 def worker_recipe(spec: TaskSpec, cfg: dict) -> dict:
-    """The recipe steps the training worker applies (they need the model): the loss filter and the curriculum;
-    only those set, so the keys of trials without them stay as they were."""
+    """The recipe steps the training worker applies (trex.recipe.WORKER_STEPS: they need the model); only those
+    set, so the keys of trials without them stay as they were."""
     recipe = effective_recipe(spec, cfg)
-    steps = {"loss_filter": recipe.get("loss_filter"), "curriculum": recipe.get("curriculum")}
-    return {k: v for k, v in steps.items() if v not in (None, "none")}
+    return {k: recipe.get(k) for k in WORKER_STEPS if recipe.get(k) not in (None, "none")}
 
 
 def training_data(spec: TaskSpec, data: dict, cfg: dict, ctx: Context) -> tuple[str, dict | None]:
@@ -109,14 +109,14 @@ def run_training(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init: tupl
 def _train(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init, key: str, train_path: str,
            recipe_stats: dict | None, adapter_dir: Path) -> dict:
     cache = TrialCache(ctx.cache_dir)
-    job = {"mode": "train", "base_model": spec.base_model, "cache_dir": ctx.cache_dir, "device": ctx.device,
-           "task": task_payload(spec, data["labels"]), "config": _hyper(cfg),
-           "train_path": train_path, "val_path": data["paths"]["val"],
-           "score": {"eval_path": data["paths"]["val"], "max_examples": ctx.max_eval_examples},
-           "backend": ctx.backend, "memory_mb": ctx.trial_memory_mb,
-           "gradient_checkpointing": ctx.gradient_checkpointing, "init_adapter": init[0] if init else None,
-           **worker_recipe(spec, cfg)}
-    result = run_job(with_executor(job, ctx), adapter_dir, ctx.trial_timeout_s)
+    job = TrainJob(base_model=spec.base_model, cache_dir=ctx.cache_dir, device=ctx.device,
+                   task=task_payload(spec, data["labels"]), config=_hyper(cfg),
+                   train_path=train_path, val_path=data["paths"]["val"],
+                   score=ScoreSplit(data["paths"]["val"], ctx.max_eval_examples),
+                   backend=ctx.backend, memory_mb=ctx.trial_memory_mb,
+                   gradient_checkpointing=ctx.gradient_checkpointing, init_adapter=init[0] if init else None,
+                   **worker_recipe(spec, cfg))
+    result = run_job(with_executor(job.to_dict(), ctx), adapter_dir, ctx.trial_timeout_s)
     val_eval = result.pop("val_eval", None)
     if val_eval:
         cache.put(eval_key(spec, data, cfg, key, "val", ctx.max_eval_examples, ctx.device), val_eval)
@@ -135,9 +135,9 @@ def run_scoring(spec: TaskSpec, data: dict, cfg: dict, adapter: str | None, trai
     hit = cache.get(key)
     if hit:
         return {**hit, "cached": True}
-    job = {"mode": "eval", "base_model": spec.base_model, "cache_dir": ctx.cache_dir, "device": ctx.device,
-           "task": task_payload(spec, data["labels"]), "config": _hyper(cfg), "adapter": adapter,
-           "eval_path": data["paths"][split], "max_examples": max_examples}
-    result = run_job(with_executor(job, ctx), job_dir, ctx.trial_timeout_s)
+    job = ScoreJob(base_model=spec.base_model, cache_dir=ctx.cache_dir, device=ctx.device,
+                   task=task_payload(spec, data["labels"]), config=_hyper(cfg), adapter=adapter,
+                   eval_path=data["paths"][split], max_examples=max_examples)
+    result = run_job(with_executor(job.to_dict(), ctx), job_dir, ctx.trial_timeout_s)
     cache.put(key, result)
     return {**result, "cached": False}

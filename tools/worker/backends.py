@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 
-from trex.trial_config import FIELDS, value
+from trex.jobs import TrainJob
+from trex.trial_config import FIELDS, lora_alpha, value
 
 BACKENDS = ("auto", "peft", "unsloth")
 METHODS = FIELDS["method"].choices
@@ -70,19 +71,19 @@ def lora_dropout(cfg: dict) -> float:
 def _lora_config(cfg: dict, num_layers: int):
     from peft import LoraConfig
 
-    return LoraConfig(r=int(cfg["lora_r"]), lora_alpha=int(cfg["lora_alpha"]), lora_dropout=lora_dropout(cfg),
+    return LoraConfig(r=int(cfg["lora_r"]), lora_alpha=lora_alpha(cfg), lora_dropout=lora_dropout(cfg),
                       target_modules=TARGET_MODULES, task_type="CAUSAL_LM",
                       layers_to_transform=adapted_layers(num_layers, float(cfg.get("layer_fraction", 1.0))))
 
 
-def _load_peft(job: dict, cfg: dict, method: str):
+def _load_peft(job: TrainJob, cfg: dict, method: str):
     from peft import get_peft_model
 
     from tools.worker.model_loading import load_model
 
-    init = job.get("init_adapter")
+    init = job.init_adapter
     if method == "full":
-        model, tok = load_model(job, adapter=init)  # a warm start from a full model loads it as the base
+        model, tok = load_model(job.model_source(), adapter=init)  # a warm start from a full model loads it as the base
         for p in model.parameters():
             p.requires_grad_(True)
         return model, tok
@@ -93,7 +94,7 @@ def _load_peft(job: dict, cfg: dict, method: str):
 
         quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
                                    bnb_4bit_compute_dtype=torch.bfloat16)
-    model, tok = load_model(job, adapter=init, trainable=True, quantization_config=quant)
+    model, tok = load_model(job.model_source(), adapter=init, trainable=True, quantization_config=quant)
     if quant is not None and not init:
         from peft import prepare_model_for_kbit_training
 
@@ -103,7 +104,7 @@ def _load_peft(job: dict, cfg: dict, method: str):
     return model, tok
 
 
-def unsloth_length(job: dict) -> int:
+def unsloth_length(job: TrainJob) -> int:
     """Unsloth's max_seq_length: the spec's, else the base model's own position limit. It bounds what Unsloth
     accepts; what an example keeps is decided by the training loop (tools/worker/sequence_length.py), as on PEFT."""
     from transformers import AutoConfig
@@ -111,34 +112,34 @@ def unsloth_length(job: dict) -> int:
     from tools.models.base_models import resolve_model_dir
     from tools.worker.sequence_length import model_positions
 
-    if job["task"].get("max_seq_length"):
-        return int(job["task"]["max_seq_length"])
-    return model_positions(AutoConfig.from_pretrained(resolve_model_dir(job["base_model"], job["cache_dir"])))
+    if job.task.get("max_seq_length"):
+        return int(job.task["max_seq_length"])
+    return model_positions(AutoConfig.from_pretrained(resolve_model_dir(job.base_model, job.cache_dir)))
 
 
-def _load_unsloth(job: dict, cfg: dict, method: str):  # pragma: no cover - needs a CUDA GPU
+def _load_unsloth(job: TrainJob, cfg: dict, method: str):  # pragma: no cover - needs a CUDA GPU
     from unsloth import FastLanguageModel
 
     from tools.models.base_models import resolve_model_dir
 
-    source = job.get("init_adapter") or resolve_model_dir(job["base_model"], job["cache_dir"])
+    source = job.init_adapter or resolve_model_dir(job.base_model, job.cache_dir)
     model, tok = FastLanguageModel.from_pretrained(model_name=source, max_seq_length=unsloth_length(job), dtype=None,
                                                    load_in_4bit=method == "qlora")
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    if not job.get("init_adapter"):
+    if not job.init_adapter:
         model = FastLanguageModel.get_peft_model(
-            model, r=int(cfg["lora_r"]), lora_alpha=int(cfg["lora_alpha"]), lora_dropout=lora_dropout(cfg),
+            model, r=int(cfg["lora_r"]), lora_alpha=lora_alpha(cfg), lora_dropout=lora_dropout(cfg),
             target_modules=TARGET_MODULES, use_gradient_checkpointing="unsloth",
             random_state=int(cfg.get("seed", 0)),
             layers_to_transform=adapted_layers(model.config.num_hidden_layers, float(cfg.get("layer_fraction", 1.0))))
     return model, tok
 
 
-def load_trainable(job: dict, cfg: dict) -> tuple:
+def load_trainable(job: TrainJob, cfg: dict) -> tuple:
     """(model with trainable parameters, tokenizer, backend name) for this trial."""
     method = cfg.get("method", "lora")
-    backend = choose_backend(job.get("backend", "auto"), method)
+    backend = choose_backend(job.backend, method)
     loader = _load_unsloth if backend == "unsloth" else _load_peft
     model, tok = loader(job, cfg, method)
     return model, tok, backend

@@ -13,6 +13,7 @@ from tools.run.progress_events import ProgressLog
 from tools.worker.chat_encoding import encode_conversation
 from tools.worker.prompting import render_prompt
 from tools.worker.sequence_length import fit, model_positions, sequence_length
+from trex.jobs import ScoreJob, TrainJob, as_train_job
 
 
 class DivergedError(RuntimeError):
@@ -171,7 +172,7 @@ def autocast(model):
     return contextlib.nullcontext()
 
 
-def gradient_checkpointing(job: dict, cfg: dict, model, backend: str, tokens_per_batch: int) -> bool | str:
+def gradient_checkpointing(job: TrainJob, cfg: dict, model, backend: str, tokens_per_batch: int) -> bool | str:
     """Turns the job's gradient_checkpointing setting (auto, on, off) into this trial's choice and applies it;
     tells why on stdout. Unsloth checkpoints its own way ("unsloth") whatever the setting."""
     from tools.worker import activation_memory
@@ -182,10 +183,10 @@ def gradient_checkpointing(job: dict, cfg: dict, model, backend: str, tokens_per
     dtype_bytes = 2 if model.device.type == "cuda" else 4  # bfloat16 autocast on a GPU (autocast())
     need = activation_memory.estimate_mb(tokens_per_batch, activation_memory.trained_layers(conf.num_hidden_layers, cfg),
                                          conf.hidden_size, dtype_bytes)
-    free = activation_memory.available_mb(model.device.type, int(job.get("memory_mb") or 0))
-    on = activation_memory.decide(job.get("gradient_checkpointing", "auto"), need, free)
+    free = activation_memory.available_mb(model.device.type, int(job.memory_mb or 0))
+    on = activation_memory.decide(job.gradient_checkpointing, need, free)
     activation_memory.apply(model, on)
-    print(f"gradient checkpointing {'on' if on else 'off'} ({job.get('gradient_checkpointing', 'auto')}): "
+    print(f"gradient checkpointing {'on' if on else 'off'} ({job.gradient_checkpointing}): "
           f"activations about {need:.0f} MB a step, {'unknown' if free is None else f'{free:.0f} MB'} available", flush=True)
     return on
 
@@ -204,28 +205,29 @@ def mean_loss(model, examples, pad_id: int, batch_size: int = 16) -> float:
     return total / max(count, 1)
 
 
-def train(job: dict, out_dir: Path) -> dict:
+def train(job: TrainJob | dict, out_dir: Path) -> dict:
     import torch
 
     from tools.worker.backends import load_trainable
     from tools.worker.model_loading import read_jsonl
 
-    cfg, task = job["config"], job["task"]
+    job = as_train_job(job)
+    cfg, task = job.config, job.task
     model, tokenizer, backend = load_trainable(job, cfg)
     rng = random.Random(int(cfg.get("seed", 0)))
-    records = read_jsonl(job["train_path"])
+    records = read_jsonl(job.train_path)
     rng.shuffle(records)
     records = records[: int(cfg["max_samples"])]
     train_set = encode_split(tokenizer, records, task, cfg["template"])
     seq_len = sequence_length(task, train_set, model_positions(model.config))
     train_set, cut = fit(train_set, seq_len)
-    val_set, _ = fit(encode_split(tokenizer, read_jsonl(job["val_path"])[:32], task, cfg["template"]), seq_len)
+    val_set, _ = fit(encode_split(tokenizer, read_jsonl(job.val_path)[:32], task, cfg["template"]), seq_len)
     filtered = None
-    if job.get("loss_filter"):  # the recipe's model-based filter, scored by the model this trial starts from
-        train_set, filtered = drop_high_loss(model, train_set, tokenizer.pad_token_id, float(job["loss_filter"]))
+    if job.loss_filter:  # the recipe's model-based filter, scored by the model this trial starts from
+        train_set, filtered = drop_high_loss(model, train_set, tokenizer.pad_token_id, float(job.loss_filter))
         print(f"loss filter: dropped {filtered['dropped']} of {len(train_set) + filtered['dropped']} examples "
               f"(answer loss above {filtered.get('threshold')})", flush=True)
-    hardness = difficulty(model, train_set, tokenizer.pad_token_id, job.get("curriculum"))
+    hardness = difficulty(model, train_set, tokenizer.pad_token_id, job.curriculum)
     print(f"sequence length {seq_len} tokens ({'the spec' if task.get('max_seq_length') else 'the longest example'}); "
           f"{cut} of {len(train_set)} training examples cut", flush=True)
     pad = tokenizer.pad_token_id
@@ -277,21 +279,22 @@ def train(job: dict, out_dir: Path) -> dict:
               "steps": step, "tokens": tokens, "train_examples": len(train_set),
               "max_seq_length": seq_len, "examples_cut": cut, "train_s": round(train_s, 2),
               "tokens_per_s": round(tokens / max(train_s, 1e-9), 1), "backend": backend,
-              "method": cfg.get("method", "lora"), "warm_start_from": job.get("init_adapter"),
+              "method": cfg.get("method", "lora"), "warm_start_from": job.init_adapter,
               "device": str(model.device), "gradient_checkpointing": checkpointing, "gpu_hours": round(train_s / 3600, 5) if model.device.type == "cuda" else 0.0}
     if filtered is not None:
         result["loss_filter"] = filtered
     if hardness is not None:
-        result["curriculum"] = {"order": job["curriculum"], "easiest": round(min(hardness), 4),
+        result["curriculum"] = {"order": job.curriculum, "easiest": round(min(hardness), 4),
                                 "hardest": round(max(hardness), 4)}
     if model.device.type == "cuda":
         result["peak_gpu_memory_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    if job.get("score") and backend != "unsloth":
+    if job.score and backend != "unsloth":
         # Score the validation split while the model is in memory: saves a process start and a model load. Not
         # after Unsloth: its class-level patches (tuple caches, a fast path that asserts one new token) break
         # scoring several label tokens at once, so the evaluate step scores in a plain process, as test is.
         from tools.worker.scoring import score_model
 
         scorer = model if full else model.merge_and_unload()
-        result["val_eval"] = score_model(scorer, tokenizer, {**job["score"], "task": task, "config": cfg})
+        result["val_eval"] = score_model(scorer, tokenizer, ScoreJob(task, cfg, job.score.eval_path,
+                                                                     job.score.max_examples))
     return result

@@ -7,6 +7,7 @@ from functools import lru_cache
 from tools.worker.chat_encoding import conversation_prompt
 from tools.worker.prompting import render_prompt
 from tools.worker.sequence_length import prompt_limit
+from trex.jobs import ScoreJob, as_score_job
 from trex.metrics import LLM_JUDGE, METRICS, Metric, get_metric
 
 
@@ -121,17 +122,18 @@ def answer(model, tokenizer, task: dict, prompts: list[str]) -> list[str]:
     return generate(model, tokenizer, prompts, new, max_prompt_tokens=prompt_limit(task, new))
 
 
-def score_model(model, tokenizer, job: dict) -> dict:
-    """Score an already loaded model on job["eval_path"] (at most job["max_examples"] records)."""
+def score_model(model, tokenizer, job: ScoreJob | dict) -> dict:
+    """Score an already loaded model on job.eval_path (at most job.max_examples records)."""
     import time
 
     from tools.worker.model_loading import read_jsonl
 
     started = time.time()
-    task, cfg = job["task"], job["config"]
-    records = read_jsonl(job["eval_path"])
-    if job.get("max_examples"):
-        records = records[: int(job["max_examples"])]
+    job = as_score_job(job)
+    task, cfg = job.task, job.config
+    records = read_jsonl(job.eval_path)
+    if job.max_examples:
+        records = records[: int(job.max_examples)]
     template = cfg.get("template", "chat")
     preds = answer(model, tokenizer, task, [record_prompt(tokenizer, template, task, r) for r in records])
     refs = [r["output"] for r in records]
@@ -165,11 +167,12 @@ def llm_usage_since(metric, before: dict) -> dict | None:
     return {**usage, **({"model": now["model"]} if now.get("model") else {})}
 
 
-def evaluate(job: dict) -> dict:
+def evaluate(job: ScoreJob | dict) -> dict:
     """An evaluation job: load the base model (plus adapter) and score it."""
     from tools.worker.model_loading import load_model
 
-    model, tokenizer = load_model(job, adapter=job.get("adapter"))
+    job = as_score_job(job)
+    model, tokenizer = load_model(job.model_source(), adapter=job.adapter)
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()  # plain weights: inference without the adapter's extra matmuls
     return score_model(model, tokenizer, job)

@@ -75,20 +75,20 @@ def die_with_parent() -> None:
         sys.exit(f"the process that started this worker ({expected}) is gone: not training")
 
 
-def run(job: dict, out_dir: Path) -> dict:
+def run(raw: dict, out_dir: Path) -> dict:
     from tools.run.progress_events import ProgressLog  # read by the parent while it waits (live progress)
+    from trex.jobs import TrainJob, job_from_dict
 
-    ProgressLog(out_dir).write("job_phase", phase="loading model", mode=job["mode"])
-    seed_everything(int(job.get("config", {}).get("seed", 0)))
-    if job["mode"] == "train":
+    job = job_from_dict(raw)  # a key the schema does not know, or a missing one, stops here by name
+    ProgressLog(out_dir).write("job_phase", phase="loading model", mode=job.mode)
+    seed_everything(int(job.config.get("seed", 0)))
+    if isinstance(job, TrainJob):
         from tools.worker.lora_training import train
 
         return train(job, out_dir)
-    if job["mode"] == "eval":
-        from tools.worker.scoring import evaluate
+    from tools.worker.scoring import evaluate
 
-        return evaluate(job)
-    raise ValueError(f"unknown job mode {job['mode']!r}")
+    return evaluate(job)
 
 
 def main(job_path: str) -> int:
