@@ -78,4 +78,4 @@ def _score_val(state: State, spec: TaskSpec, node: Node, results: dict, ctx: Con
         spec, state.data, cfg, res.get("adapter"), res["key"], "val", ctx,
         Path(state.run_dir) / "trials" / node["id"] / cfg["id"] / "eval_val", ctx.max_eval_examples) for cfg in todo]
     outs = run_all(jobs, parallelism(ctx, len(jobs)))
-    return {c["id"]: o if isinstance(o, EvalResult) else EvalResult.from_job(o) for c, o in zip(todo, outs)}
+    return {c["id"]: o for c, o in zip(todo, outs)}

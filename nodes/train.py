@@ -45,8 +45,7 @@ def train(state: State, runtime: Runtime[Context], runner: TrialRunner | None = 
     # The round fans out (tools/trials/trial_pool.py, ctx.max_parallel_trials). No trial waits for another: a warm
     # start reads the PARENT node's best adapter, trained and evaluated in an earlier round.
     jobs = [lambda cfg=cfg: _train_trial(state, spec, node, cfg, runtime.context, runner) for cfg in todo]
-    outs = [o if isinstance(o, TrainResult) else TrainResult.from_job(o)  # a job that raised: a failed trial
-            for o in run_all(jobs, parallelism(runtime.context, len(jobs)))]
+    outs: list[TrainResult] = run_all(jobs, parallelism(runtime.context, len(jobs)))  # a job that raises is a bug
     for cfg, out in zip(todo, outs):  # in the plan's order
         results[cfg["id"]] = out.record(cfg["id"])
     update = {"tree": {node["id"]: {**node, "results": results, "status": "trained"}}}

@@ -17,4 +17,6 @@ if behaviour == "oom_killed":  # what the kernel's out-of-memory killer does to 
     os.kill(os.getpid(), signal.SIGKILL)
 if behaviour == "ok":
     (Path(job["out_dir"]) / "result.json").write_text(json.dumps({"status": "ok", "score": 0.5}))
+if behaviour == "garbled":  # a result file cut short
+    (Path(job["out_dir"]) / "result.json").write_text('{"status": "ok", "sco')
 # "silent": exit 0 without a result

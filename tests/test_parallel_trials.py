@@ -20,6 +20,7 @@ from trex.context import Context
 from tools.data.spec_loading import parse_spec
 from trex.state import State
 from memory.run_log import read_events
+from memory.trial_cache import TrialCache
 from nodes.evaluate import evaluate
 from nodes.train import train
 from tools.data.datasets import prepare_splits
@@ -125,9 +126,21 @@ def test_a_failed_trial_is_data_and_the_round_goes_on(prepared, tmp_path, fake_t
     # Evaluation runs through the same pool; the failed trial scores the metric's worst value.
     scored = evaluate(State(**{**state.__dict__, "tree": {**state.tree, "n1": node}}), Runtime(context=ctx))
     assert {t: r["score"] for t, r in scored["tree"]["n1"]["results"].items()} == {"t0": 0.0, "t1": 0.5}
-    # A bug in the job itself is a failed trial too, not an exception out of the node.
-    out = run_all([lambda: {"status": "ok"}, lambda: 1 / 0], max_parallel=2)
-    assert out[0] == {"status": "ok"} and out[1]["failure"] == "crash" and "ZeroDivisionError" in out[1]["error"]
+
+
+@pytest.mark.parametrize("max_parallel", [1, 2])
+def test_a_bug_in_the_orchestration_raises_and_is_never_a_failed_trial(prepared, tmp_path, fake_training,
+                                                                        monkeypatch, max_parallel):
+    """Only the trial's own failures are data; an exception in this process's code is a bug and goes on up."""
+    with pytest.raises(ZeroDivisionError):
+        run_all([lambda: {"status": "ok"}, lambda: 1 / 0], max_parallel=max_parallel)
+
+    def broken_put(self, key, value):
+        raise KeyError("a bug in the trial cache")
+
+    monkeypatch.setattr(TrialCache, "put", broken_put)  # the parent's bookkeeping after a worker that trained fine
+    with pytest.raises(KeyError, match="a bug in the trial cache"):
+        run_round(prepared, tmp_path, [trial("t0"), trial("t1")], ctx_for(tmp_path, max_parallel_trials=max_parallel))
 
 
 # --- no worker outlives trex --------------------------------------------------------------------------

@@ -24,6 +24,11 @@ def test_missing_result_is_a_failed_trial(tmp_path, kept):
     assert out["status"] == "failed" and out["error"] == "worker wrote no result"
 
 
+def test_an_unreadable_result_is_a_failed_trial(tmp_path):
+    out = run_job({"behaviour": "garbled"}, tmp_path / "j", timeout_s=60, module="tests.fake_worker")
+    assert out["status"] == "failed" and out["failure"] == "no_result" and "unreadable result" in out["error"]
+
+
 @pytest.mark.parametrize("kept", [False, True], ids=["fresh", "kept"])
 def test_ok_result_comes_back(tmp_path, kept):
     assert run_job({"behaviour": "ok"}, tmp_path / "j", 60, module="tests.fake_worker", kept=kept) == {"status": "ok", "score": 0.5}

@@ -11,7 +11,6 @@ import os
 import sys
 import threading
 import time
-import traceback
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Callable
@@ -27,15 +26,6 @@ def parallelism(ctx, n_jobs: int) -> int:
     return max(1, min(want, n_jobs))
 
 
-def _guarded(job: Callable[[], dict]) -> dict:
-    """A job that raises is a failed trial, never an exception escaping the node (DESIGN §5)."""
-    try:
-        return job()
-    except Exception as err:  # noqa: BLE001
-        return {"status": "failed", "failure": "crash", "error": f"{type(err).__name__}: {err}"[:500],
-                "log_tail": traceback.format_exc()[-2000:], "cached": False, "key": ""}
-
-
 def abort_running() -> None:
     """Stop every trial this process runs (an interrupt stops the whole process): local workers are
     killed, Ray tasks cancelled."""
@@ -45,15 +35,20 @@ def abort_running() -> None:
 
 
 def run_all(jobs: list[Callable[[], dict]], max_parallel: int) -> list[dict]:
-    """Run the jobs, at most max_parallel at once; their results in the jobs' order."""
+    """Run the jobs, at most max_parallel at once; their results in the jobs' order.
+
+    A failure of the trial itself (its worker's exit, timeout, OOM or error, a Ray task failure) comes back as
+    a failed result from run_job (tools/trials/trial_runner.py, ray_runner.py): that is data. An exception
+    raised by a job is a bug in this process's own code, not an experiment's outcome: it stops the other
+    trials' workers and goes on up, so it is never mistaken for a failed trial."""
     if max_parallel <= 1 or len(jobs) <= 1:  # in the caller's thread: Ctrl-C reaches run_job directly
-        return [_guarded(job) for job in jobs]
+        return [job() for job in jobs]
     with ThreadPoolExecutor(max_parallel, thread_name_prefix="trex-trial") as pool:
         # Each job in a copy of this thread's context: LangGraph's stream writer (live progress) lives there.
-        futures = [pool.submit(contextvars.copy_context().run, _guarded, job) for job in jobs]
+        futures = [pool.submit(contextvars.copy_context().run, job) for job in jobs]
         try:
             return [f.result() for f in futures]
-        except BaseException:  # Ctrl-C or SystemExit lands in this thread: stop the workers, then go on
+        except BaseException:  # a job's bug, or Ctrl-C / SystemExit in this thread: stop the workers, go on
             for f in futures:
                 f.cancel()
             while not all(f.done() for f in futures):  # again and again: a job may start its worker just now

@@ -90,7 +90,12 @@ def run_job(job: dict, job_dir: Path, timeout_s: float, module: str = WORKER_MOD
         return _failed("crash", f"worker exited with code {code}: {last[-1] if last else 'no output'}", log_file)
     if not result_file.is_file():
         return _failed("no_result", "worker wrote no result", log_file)
-    result = json.loads(result_file.read_text(encoding="utf-8"))
+    try:
+        result = json.loads(result_file.read_text(encoding="utf-8"))
+    except ValueError as err:  # the worker's own output: a failed trial, not a bug of this process
+        return _failed("no_result", f"worker wrote an unreadable result: {err}", log_file)
+    if not isinstance(result, dict):
+        return _failed("no_result", f"worker wrote a result that is not an object: {type(result).__name__}", log_file)
     if result.get("status") != "ok":
         result.setdefault("log_tail", _tail(log_file))
     return result
