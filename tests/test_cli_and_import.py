@@ -51,6 +51,20 @@ def test_bad_environment_value_is_named(monkeypatch):
         Context()
 
 
+def test_trex_online_is_a_flag_like_the_others(monkeypatch):
+    """TREX_ONLINE=2 was silently off; an unknown value is now named, like every other flag's."""
+    import pytest
+
+    from trex.context import Context
+
+    for raw, online in (("", False), ("off", False), ("0", False), ("1", True), ("Yes", True)):
+        monkeypatch.setenv("TREX_ONLINE", raw)
+        assert Context().online is online
+    monkeypatch.setenv("TREX_ONLINE", "2")
+    with pytest.raises(ValueError, match=r"TREX_ONLINE='2' is not a valid flag \(1/0, true/false"):
+        Context()
+
+
 def test_cli_will_not_overwrite_an_existing_run(tmp_path, capsys):
     run_dir = tmp_path / "run"
     run_dir.mkdir()

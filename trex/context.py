@@ -160,7 +160,7 @@ class Context:
         metadata={"description": "Embedding model of the insight store: 'local' (all-MiniLM-L6-v2 from its "
                                  "wheel, offline) or 'openai:<model>' (e.g. openai:text-embedding-3-small)."})
     online: bool = field(
-        default_factory=lambda: _env("TREX_ONLINE", "0").strip().lower() in ("1", "true", "yes", "on"),
+        default_factory=lambda: _env_flag("TREX_ONLINE"),
         metadata={"description": "Research online: arXiv, Hugging Face Hub dataset search, and Tavily web search "
                                  "when TAVILY_API_KEY is set. Off = the shipped corpus and local dataset catalog."})
 
