@@ -166,3 +166,14 @@ def test_the_report_shows_each_sources_label_counts_and_refusals(tmp_path):
     for page in (Path(out["markdown"]).read_text(), Path(out["html"]).read_text()):
         assert "extra.jsonl: 30 of 49 rows kept, 19 dropped as foreign (fraud 12, transfer 7), 0 mapped" in page
         assert "source few.jsonl refused: only 5 of its 35 rows" in page
+
+
+def test_a_collected_hub_source_is_cleaned_and_refused_the_same_way():
+    rows = ([{"input": f"balance question {i}", "output": "balance"} for i in range(25)]
+            + [{"input": f"crypto question {i}", "output": "crypto"} for i in range(30)])
+    hub = {"extra_sources": [{"hf_id": "org/bank-set", "weight": 2.0}]}
+    _, stats = apply_recipe(OWN, hub, [], load_source=lambda s, base_dir: rows, labels=LABELS)
+    assert stats["sources"][1]["name"] == "hf:org/bank-set:train"
+    assert stats["sources"][1]["labels"]["foreign_dropped"] == 30 and stats["sources"][1]["loaded"] == 25
+    with pytest.raises(DataError, match="source hf:org/bank-set:train refused: only 5 of its 35 rows"):
+        apply_recipe(OWN, hub, [], load_source=lambda s, base_dir: rows[20:], labels=LABELS)
