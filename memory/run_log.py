@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from pathlib import Path
 
 from trex.redact import redact_obj
+
+# Which process wrote an event: tells a resumed run's segments apart (tools/run/clock.py, the running time).
+PROCESS = uuid.uuid4().hex[:12]
 
 
 def log_event(run_dir: str, event: str, **fields) -> None:
@@ -15,7 +19,7 @@ def log_event(run_dir: str, event: str, **fields) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as f:
         # Errors logged here may quote a key: the log is an artefact, so it is scrubbed.
-        f.write(json.dumps({"t": round(time.time(), 3), "event": event, **redact_obj(fields)}) + "\n")
+        f.write(json.dumps({"t": round(time.time(), 3), "event": event, "proc": PROCESS, **redact_obj(fields)}) + "\n")
 
 
 def read_events(run_dir: str | Path) -> list[dict]:

@@ -12,6 +12,7 @@ from trex.tree import backpropagate as backup
 from memory.run_log import log_event
 from tools.run.accounting import run_accounting
 from tools.run.budget import check
+from tools.run.clock import read_clock
 from tools.run.progress_events import round_summary
 
 
@@ -22,7 +23,8 @@ def backpropagate(state: State, runtime: Runtime[Context]) -> dict:
     log_event(state.run_dir, "round_done", node=node["id"], round=node["round"], score=node.get("score"),
               reward=node.get("reward"), diagnosis=node.get("diagnosis"))
     now = time.time()
-    accounting = run_accounting(state.tree, state.started_at, now)
+    clock = read_clock(state, runtime, now)  # the running time across resumes: what wall_time_s counts
+    accounting = run_accounting(state.tree, state.started_at, now, clock)
     # Every cap (rounds, wall time, GPU-hours, LLM $; tools/run/budget.py); the spend goes to the progress display.
     reason, accounting["budget"] = check(spec, runtime.context, state, accounting, now)
     failures = [r for r in node.get("results", {}).values() if r.get("status") != "ok"]
@@ -32,4 +34,4 @@ def backpropagate(state: State, runtime: Runtime[Context]) -> dict:
         errors = [r.get("error") for r in failures if r.get("error")]
         reason = "the base model could not be scored" + (f": {errors[0][:300]}" if errors else "")
     round_summary(node, accounting, state.llm)  # live progress: the round's result line with the spend
-    return {"tree": changed, "stop_reason": reason, "accounting": accounting}
+    return {"tree": changed, "stop_reason": reason, "accounting": accounting, "clock": clock}

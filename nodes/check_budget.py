@@ -15,18 +15,20 @@ from trex.tree import ROOT
 from memory.run_log import log_event
 from tools.run.accounting import run_accounting
 from tools.run.budget import check
+from tools.run.clock import read_clock
 
 
 def check_budget(state: State, runtime: Runtime[Context]) -> dict:
     if state.current == ROOT:  # the baseline round always runs: every result is measured against it
         return {}
     now = time.time()
-    accounting = run_accounting(state.tree, state.started_at, now)
+    clock = read_clock(state, runtime, now)  # the running time across resumes: what wall_time_s counts
+    accounting = run_accounting(state.tree, state.started_at, now, clock)
     reason, accounting["budget"] = check(state.spec, runtime.context, state, accounting, now,
                                          skip=("rounds",))
     if not reason:
-        return {"accounting": accounting}
+        return {"accounting": accounting, "clock": clock}
     node = state.tree[state.current]
     log_event(state.run_dir, "budget_stop", node=node["id"], reason=reason)
-    return {"stop_reason": reason, "accounting": accounting, "round": state.round - 1,
+    return {"stop_reason": reason, "accounting": accounting, "clock": clock, "round": state.round - 1,
             "tree": {node["id"]: {**node, "status": "skipped", "diagnosis": f"not trained: {reason}"}}}

@@ -80,6 +80,7 @@ class State:
     current: str = ""  # the node whose trials this round runs
     round: int = 0
     started_at: float = 0.0
+    clock: dict[str, Any] = field(default_factory=dict)  # running time across resumes (tools/run/clock.py)
     stop_reason: str = ""
     accounting: dict[str, Any] = field(default_factory=dict)  # wall time, tokens, GPU-hours, peak memory so far
     final: dict[str, Any] = field(default_factory=dict)  # test-split scores of the best node vs base

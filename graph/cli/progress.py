@@ -50,8 +50,13 @@ def duration(seconds: float | None) -> str:
 
 
 def spend_line(spent: dict, budget: dict) -> str:
-    """"spent 1 min 12 s wall · 0.0000 GPU-h · LLM $0.00 · budget rounds 1/3, wall_time_s 72/1200"."""
-    parts = [f"spent {duration(spent.get('wall_s'))} wall", f"{spent.get('gpu_hours') or 0:.4f} GPU-h"]
+    """"spent 1 min 12 s running (1 h 14 min since the start) · 0.0000 GPU-h · LLM $0.00 · budget rounds 1/3,
+    wall_time_s 72/1200": the running time (what wall_time_s counts) excludes the time between a stop and its resume."""
+    if spent.get("running_s") is None:  # an older run's event: the elapsed time only
+        parts = [f"spent {duration(spent.get('wall_s'))} wall"]
+    else:
+        parts = [f"spent {duration(spent['running_s'])} running ({duration(spent.get('wall_s'))} since the start)"]
+    parts.append(f"{spent.get('gpu_hours') or 0:.4f} GPU-h")
     if spent.get("llm_usd") is not None:
         parts.append(f"LLM ${spent['llm_usd']:.2f}")
     caps = [f"{cap} {v['spent']:g}/{v['cap']:g}" for cap, v in (budget or {}).items()
@@ -79,6 +84,7 @@ class ProgressView:
         self.started = time.monotonic()
         self.round: dict | None = None  # the round in flight: node, round, parent, trials
         self.spent: dict = {}
+        self.spent_at: float | None = None  # when the last round_end's spend arrived (the live line counts on)
         self.budget: dict = {}
         self.activity = "starting"
         self._live = None
@@ -177,6 +183,7 @@ class ProgressView:
             trial.status, trial.score = ("done" if ev.get("status") == "ok" else "failed"), ev.get("score")
         elif kind == "round_end":
             self.spent, self.budget, self.round = ev.get("spent") or {}, ev.get("budget") or {}, None
+            self.spent_at = time.monotonic()
             return self.result_line(ev)
         elif kind == "test_start":
             self.activity = f"scoring the best node ({ev.get('node')}) and the base model on the hidden test split"
@@ -222,6 +229,9 @@ class ProgressView:
                                                   f"val {t.score:.4f}" if t.score is not None else ""]))
                     grid.add_row(Text(f"  {t.id} {t.status}"), bar, Text(info))
                 rows.append(grid)
-            spent = dict(self.spent, wall_s=max(self.spent.get("wall_s") or 0, time.monotonic() - self.started))
+            since = time.monotonic() - (self.spent_at or self.started)  # both clocks ran on since the last round
+            spent = dict(self.spent, wall_s=(self.spent.get("wall_s") or 0) + since if self.spent_at else since)
+            if self.spent.get("running_s") is not None:
+                spent["running_s"] = self.spent["running_s"] + since
             rows.append(Text(spend_line(spent, self.budget), style="dim"))
             return Group(*rows)

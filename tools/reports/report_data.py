@@ -15,6 +15,15 @@ def fmt(x, digits: int = 4) -> str:
     return f"{x:,}" if isinstance(x, int) and not isinstance(x, bool) else str(x)
 
 
+def time_spent(acc: dict) -> str:
+    """"running time 300 s (what wall_time_s counts), 4680 s since the start (1 resume: 4380 s stopped)"."""
+    wall = float(acc.get("wall_s") or 0.0)
+    running = float(acc["running_s"]) if acc.get("running_s") is not None else wall
+    resumes = int(acc.get("segments") or 1) - 1
+    stopped = f" ({resumes} resume{'s' if resumes != 1 else ''}: {wall - running:.0f} s stopped)" if resumes else ""
+    return f"running time {running:.0f} s (what wall_time_s counts), {wall:.0f} s since the start{stopped}"
+
+
 def hyper_summary(cfg: dict) -> str:
     """The hyper-parameters a reader compares trials by, in one short line."""
     if cfg.get("epochs", 0) == 0:

@@ -7,7 +7,7 @@ import base64
 from html import escape
 from pathlib import Path
 
-from tools.reports.report_data import fmt, llm_summary
+from tools.reports.report_data import fmt, llm_summary, time_spent
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0;background:#f1f3f5;color:#212529}
@@ -210,7 +210,7 @@ def _accounting(acc: dict) -> str:
     def g(key, digits=1):
         return fmt(float(acc[key]), digits) if acc.get(key) is not None else "n/a"
 
-    return _dl([("wall time", f"{g('wall_s')} s"), ("training time", f"{g('train_s')} s"),
+    return _dl([("time", time_spent(acc)), ("training time", f"{g('train_s')} s"),
                 ("tokens trained", fmt(acc.get("tokens_trained"))), ("GPU-hours", g("gpu_hours", 4)),
                 ("peak memory", f"{g('peak_memory_mb', 0)} MiB (GPU {g('peak_gpu_memory_mb', 0)} MiB)"),
                 ("trials", f"{fmt(acc.get('trials_trained'))} trained, {fmt(acc.get('trials_reused'))} reused from the "

@@ -2,7 +2,7 @@
 files relative to the report."""
 from __future__ import annotations
 
-from tools.reports.report_data import fmt, llm_summary
+from tools.reports.report_data import fmt, llm_summary, time_spent
 
 
 def _cell(text, limit: int = 120) -> str:
@@ -103,7 +103,7 @@ def render_markdown(v: dict, images: dict, problems: list[str] = ()) -> str:
              *[f"- data licence: {line}" for line in v.get("licences", [])],
              f"- trials: {a('trials_trained', 0)} trained, {a('trials_reused', 0)} reused from the cache, "
              f"{a('trials_failed', 0)} failed",
-             f"- cost: wall time {a('wall_s'):.0f} s, training {a('train_s'):.0f} s, "
+             f"- cost: {time_spent(acc)}, training {a('train_s'):.0f} s, "
              f"{a('tokens_trained', 0):,} tokens trained, {a('gpu_hours'):.4f} GPU-hours, "
              f"peak memory {a('peak_memory_mb'):.0f} MiB (GPU {a('peak_gpu_memory_mb'):.0f} MiB)", "",
              "The same report with the pictures inline: `report.html`.", ""]

@@ -1,12 +1,16 @@
-"""What a run has spent: wall time, tokens trained, GPU-hours, peak memory, trials trained vs reused."""
+"""What a run has spent: running and elapsed time, tokens trained, GPU-hours, peak memory, trials trained vs reused."""
 from __future__ import annotations
 
 
-def run_accounting(tree: dict, started_at: float, now: float) -> dict:
+def run_accounting(tree: dict, started_at: float, now: float, clock: dict | None = None) -> dict:
+    """clock: the running-time mark read at `now` (tools/run/clock.py); without one, the run ran all along."""
+    wall = round(now - started_at, 1) if started_at else 0.0
     results = [r for n in tree.values() for r in n.get("results", {}).values() if r.get("train")]
     fresh = [r["train"] for r in results if not r.get("cached")]  # cache hits cost nothing this run
     return {
-        "wall_s": round(now - started_at, 1) if started_at else 0.0,
+        "wall_s": wall,  # elapsed since the run started, dead time between a stop and its resume included
+        "running_s": min(wall, (clock or {}).get("run_s", wall)),  # what the wall_time_s budget counts
+        "segments": (clock or {}).get("segments", 1),  # 1 + the times the run was resumed after a stop
         "trials_trained": len(fresh),
         "trials_reused": len(results) - len(fresh),
         "trials_failed": sum(1 for n in tree.values() for r in n.get("results", {}).values()

@@ -2,7 +2,8 @@
 
 A cap comes from the task spec's budget (rounds, wall_time_s, gpu_hours, llm_usd) and is replaced by the
 Context override of the same cap (max_rounds, max_wall_time_s, max_gpu_hours, max_llm_usd; env TREX_MAX_*).
-Spend is read from the state: the round counter, started_at, GPU-hours of the trials trained this run
+Spend is read from the state: the round counter, the running time (accounting["running_s"]: the time the
+run was executing, summed over its resumes; tools/run/clock.py), GPU-hours of the trials trained this run
 (tools.run.accounting) and state.llm["cost_usd"] (the run's chat-model ledger: analysis, research, planning,
 insights, the judge, synthesis). The first cap reached stops the run cleanly: the best node so far is still scored on the test split and the report is written.
 """
@@ -24,7 +25,9 @@ def caps(spec, ctx) -> dict[str, float | None]:
 
 def spent(state, accounting: dict, now: float) -> dict[str, float]:
     return {"rounds": state.round,
-            "wall_time_s": round(now - state.started_at, 1) if state.started_at else 0.0,
+            # the time the run was running, across resumes (tools/run/clock.py), not the dead time between them
+            "wall_time_s": accounting["running_s"] if "running_s" in accounting else
+            round(now - state.started_at, 1) if state.started_at else 0.0,
             "gpu_hours": float(accounting.get("gpu_hours") or 0.0),
             "llm_usd": float((state.llm or {}).get("cost_usd") or 0.0)}
 
@@ -33,7 +36,7 @@ def message(cap: str, limit: float, used: float) -> str:
     if cap == "rounds":  # worded as before the other caps existed: "round budget reached ..."
         return f"round budget reached (budget: rounds {limit:g} reached, {used:g} run)"
     if cap == "wall_time_s":
-        return f"budget: wall_time_s {limit:g} reached ({used:.0f} s spent)"
+        return f"budget: wall_time_s {limit:g} reached ({used:.0f} s running)"
     if cap == "gpu_hours":
         return f"budget: gpu_hours {limit:g} reached ({used:.4g} spent)"
     return f"budget: llm_usd {limit:.2f} reached ({used:.2f} spent)"

@@ -78,8 +78,8 @@ def round_summary(node: dict, accounting: dict, llm: dict | None) -> None:
     emit("round_end", node=node["id"], round=node.get("round"), score=node.get("score"),
          best_trial=node.get("best_trial"), reward=node.get("reward"), diagnosis=node.get("diagnosis", ""),
          failed=bool(node.get("failed")),
-         spent={"wall_s": accounting.get("wall_s"), "gpu_hours": accounting.get("gpu_hours"),
-                "llm_usd": (llm or {}).get("cost_usd"), "trials_trained": accounting.get("trials_trained"),
+         spent={"wall_s": accounting.get("wall_s"), "running_s": accounting.get("running_s"),
+                "gpu_hours": accounting.get("gpu_hours"), "llm_usd": (llm or {}).get("cost_usd"), "trials_trained": accounting.get("trials_trained"),
                 "trials_reused": accounting.get("trials_reused")},
          budget={cap: v for cap, v in budget.items() if v.get("cap") is not None})
 
