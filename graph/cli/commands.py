@@ -52,6 +52,11 @@ def execute(run_dir: Path, graph_input: dict | None, checkpoint_url: str | None 
     from graph.cli.progress import ProgressView
     from graph.cli.review_prompt import stream_reviewed
 
+    import time
+
+    from tools.run.clock import begin_segment
+
+    begin_segment(run_dir, time.time())  # this process's work on the run starts now: the time before is not charged
     meta = json.loads((run_dir / "run.json").read_text())
     graph, conn = open_graph(run_dir, checkpoint_url)
     config = {"configurable": {"thread_id": meta["thread_id"]}, "recursion_limit": 10_000}
