@@ -9,6 +9,7 @@ from langgraph.runtime import Runtime
 
 from tools.data.safe_paths import new_run_dir
 from tools.data.spec_loading import load_task
+from tools.llm.chat_models import DEFAULT_CHAT, ChatSource
 from trex.context import Context
 from trex.metrics import LLM_JUDGE, get_metric
 from trex.spec import SpecError, TaskSpec
@@ -36,7 +37,8 @@ def requirement_from_spec(spec: TaskSpec) -> dict:
     }
 
 
-def analysed_requirement(spec: TaskSpec, ctx: Context, ledger: dict | None) -> tuple[dict, dict]:
+def analysed_requirement(spec: TaskSpec, ctx: Context, ledger: dict | None,
+                         chat: ChatSource = DEFAULT_CHAT) -> tuple[dict, dict]:
     """(requirement, new state.llm). With a chat model, a structured Requirement read from the free-text goal;
     the spec stays authoritative on how the task is scored. Offline (or on LLM failure): from the spec."""
     from tools.llm.schemas import Requirement
@@ -46,7 +48,8 @@ def analysed_requirement(spec: TaskSpec, ctx: Context, ledger: dict | None) -> t
     offline = requirement_from_spec(spec)
     shown = json.dumps(spec.model_dump(exclude={"base_dir"}), ensure_ascii=False)[:6000]
     messages = [("system", REQUIREMENT_SYSTEM), ("human", REQUIREMENT_USER.format(goal=spec.goal, spec=shown))]
-    outcome, ledger = structured_step(ctx, "analyze_requirements:0", ledger, Requirement, messages, lambda: offline)
+    outcome, ledger = structured_step(ctx, "analyze_requirements:0", ledger, Requirement, messages, lambda: offline,
+                                      chat=chat)
     if outcome.source == OFFLINE:
         return ({**offline, "llm_error": outcome.error} if outcome.error else offline), ledger
     req = outcome.value.model_dump()
@@ -55,11 +58,11 @@ def analysed_requirement(spec: TaskSpec, ctx: Context, ledger: dict | None) -> t
     if differs:
         req["risks"] = req["risks"] + [f"the goal was read differently from the spec on {', '.join(differs)}; the spec is used"]
     req["constraints"] = {**offline["constraints"], **{k: v for k, v in req["constraints"].items() if v}}
-    req["source"] = f"{outcome.source}: {ctx.chat_model}"
+    req["source"] = f"{outcome.source}: {chat.spec(ctx)}"
     return req, ledger
 
 
-def analyze_requirements(state: State, runtime: Runtime[Context]) -> dict:
+def analyze_requirements(state: State, runtime: Runtime[Context], chat: ChatSource = DEFAULT_CHAT) -> dict:
     spec = load_task(state.task, runtime.context)
     if spec.metric == LLM_JUDGE and not runtime.context.chat_model:  # the scoring workers judge with it
         raise SpecError(f"metric {LLM_JUDGE!r} needs a chat model to judge with: set TREX_CHAT_MODEL or "
@@ -70,6 +73,6 @@ def analyze_requirements(state: State, runtime: Runtime[Context]) -> dict:
     root = Node(id=ROOT, parent=None, round=0, status="planned", visits=0, value=0.0, results={},
                 rationale="baseline: the base model without fine-tuning",
                 trials=[{"id": "base", "epochs": 0, "template": "chat", "seed": runtime.context.seed}])
-    requirement, llm = analysed_requirement(spec, runtime.context, state.llm)
+    requirement, llm = analysed_requirement(spec, runtime.context, state.llm, chat)
     return {"task": spec.model_dump(), "run_dir": run_dir, "requirement": requirement, "llm": llm,
             "tree": {ROOT: root}, "current": ROOT, "selected": ROOT, "round": 0, "started_at": time.time()}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from langgraph.runtime import Runtime
 
+from tools.llm.chat_models import DEFAULT_CHAT, ChatSource
 from trex.context import Context
 from trex.state import State
 from memory.insight_store import insight_id, open_context_store
@@ -14,10 +15,10 @@ from memory.run_log import log_event
 from tools.research.llm_distill import distill_round
 
 
-def distill_insights(state: State, runtime: Runtime[Context]) -> dict:
+def distill_insights(state: State, runtime: Runtime[Context], chat: ChatSource = DEFAULT_CHAT) -> dict:
     try:
         lessons, ledger = distill_round(state.tree, state.current, state.task, Path(state.run_dir).name,
-                                        runtime.context, state.llm)
+                                        runtime.context, state.llm, chat)
     except Exception as err:  # noqa: BLE001 - a bad lesson must not stop the search
         failure = {"node_id": state.current, "error": f"distill: {type(err).__name__}: {err}"[:300]}
         log_event(state.run_dir, "insights", node=state.current, error=failure["error"])

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from langgraph.runtime import Runtime
 
+from tools.llm.chat_models import DEFAULT_CHAT, ChatSource
 from trex.context import Context
 from trex.state import Node, State
 from tools.planning.review import planning_tree, rejected_plans
@@ -79,7 +80,10 @@ def refused_sources(state: State, space: SearchSpace) -> dict[str, str]:
     return out
 
 
-def plan_round(state: State, runtime: Runtime[Context], space: SearchSpace = DEFAULT_SPACE) -> dict:
+def plan_round(state: State, runtime: Runtime[Context], space: SearchSpace = DEFAULT_SPACE,
+               chat: ChatSource = DEFAULT_CHAT) -> dict:
+    """The next round's node. space: what the planners may choose (build_graph(space=...)); chat: the run's
+    chat model (build_graph(chat_model=...))."""
     from tools.planning.config_bounds import model_hidden_size
     from tools.planning.llm_planner import PlanInput, plan_next_round
 
@@ -92,12 +96,11 @@ def plan_round(state: State, runtime: Runtime[Context], space: SearchSpace = DEF
     inputs = PlanInput(tree=planning_tree(state), parent_id=state.selected, k=spec.budget.configs_per_round, max_train=max_train,
                        seed=ctx.seed, higher_is_better=get_metric(spec.metric).higher_is_better, task=state.task,
                        requirement=state.requirement, insights=retrieved_insights(state, stored_insights(state, ctx)), feedback=list(state.feedback),
-                       hidden_size=model_hidden_size(spec.base_model, ctx.cache_dir) if ctx.chat_model else None,
+                       hidden_size=model_hidden_size(spec.base_model, ctx.cache_dir) if chat.configured(ctx) else None,
                        priors=stored_priors(state, ctx, spec.budget.configs_per_round),
                        research=[t.get("text", "") for t in ((state.research or {}).get("brief") or {}).get("takeaways", [])],
                        space=space, sources=accepted_sources(state), refused=refused_sources(state, space))
-    # `propose` is looked up at call time, so the built-in planner can be swapped (tests do).
-    plan = plan_next_round(inputs, lambda *a, **kw: propose(*a, **kw), ctx, f"plan_round:{round_no}", state.llm)
+    plan = plan_next_round(inputs, propose, ctx, f"plan_round:{round_no}", state.llm, chat=chat)
     node = Node(id=f"n{round_no}", parent=state.selected, round=round_no, status="planned", rationale=plan.rationale,
                 trials=plan.configs, results={}, visits=0, value=0.0, planner=plan.source,
                 **rejected_plans(state))

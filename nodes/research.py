@@ -11,6 +11,7 @@ import time
 
 from langgraph.runtime import Runtime
 
+from tools.llm.chat_models import DEFAULT_CHAT, ChatSource
 from trex.context import Context
 from trex.state import State
 from memory.insight_store import open_context_store
@@ -37,7 +38,7 @@ def own_answers(state: State, errors: list[str], n: int = 200) -> list[str]:
         return []
 
 
-def research(state: State, runtime: Runtime[Context]) -> dict:
+def research(state: State, runtime: Runtime[Context], chat: ChatSource = DEFAULT_CHAT) -> dict:
     ctx = runtime.context
     start = time.time()
     errors: list[str] = []
@@ -48,13 +49,13 @@ def research(state: State, runtime: Runtime[Context]) -> dict:
         errors.append(f"insight store: {type(err).__name__}: {err}"[:300])
     lit = research_notes(state.requirement, state.spec.goal, store=store, online=ctx.online)
     datasets, ds_errors = candidate_datasets(state.spec, online=ctx.online)
-    brief, ledger = research_brief(state.requirement, lit["notes"], datasets, ctx, state.llm)
+    brief, ledger = research_brief(state.requirement, lit["notes"], datasets, ctx, state.llm, chat)
     # Which candidates may become training sources; the task's own answers let vetting compare answer shapes.
     answers = own_answers(state, errors)
     vetted = vet_all(datasets, state.spec, state.spec.labels, answers)
     # Columns vetting could not map by name: the chat model maps them (when one is configured), then vet again.
     vetted, ledger = map_unmapped(datasets, vetted, state.spec, ctx, ledger,
-                                  lambda c: vet_all([c], state.spec, state.spec.labels, answers)[0])
+                                  lambda c: vet_all([c], state.spec, state.spec.labels, answers)[0], chat)
     found = {"notes": lit["notes"], "datasets": datasets, "sources": vetted, "source": lit["source"], "brief": brief,
              "errors": errors + lit["errors"] + ds_errors, "online": ctx.online,
              "wall_s": round(time.time() - start, 2)}

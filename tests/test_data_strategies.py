@@ -24,7 +24,7 @@ def test_generator_is_deterministic_and_matches_the_committed_files(tmp_path):
     written = gen.write(tmp_path)
     assert len(written) == 6
     for path in written:
-        assert path.read_text(encoding="utf-8") == (REPO / "ftbench" / "data" / path.name).read_text(encoding="utf-8")
+        assert path.read_text(encoding="utf-8") == (REPO / "tools" / "data" / "shipped" / "data" / path.name).read_text(encoding="utf-8")
     assert gen.support_queues(seed=99) != gen.support_queues()
 
 
@@ -238,7 +238,7 @@ def test_plan_round_maps_research_refusals_onto_the_spaces_data_moves(tmp_path):
     from trex.state import State
 
     spec = load_spec(resolve_task("phone_e164"))
-    directory = str((REPO / "ftbench" / "data" / "phone_directory_catalog.jsonl").resolve())
+    directory = str((REPO / "tools" / "data" / "shipped" / "data" / "phone_directory_catalog.jsonl").resolve())
     state = State(task=spec.model_dump(), run_dir=str(tmp_path),
                   research={"sources": [{"id": "phone_directory_catalog", "accepted": False, "why": "shape",
                                          "path": directory}]})
@@ -258,10 +258,9 @@ def _odd_columns_dataset(tmp_path):
     ([{"input_field": "utterance", "output_field": "routing_code", "reason": "text and its intent"}], True),
     ([{"input_field": "utterance", "output_field": "intent", "reason": "guess"}], False),  # not a column: refused
 ])
-def test_a_chat_model_maps_columns_vetting_could_not_and_its_mapping_is_checked(tmp_path, monkeypatch, answers,
-                                                                                accepted):
-    import tools.llm.chat_models
+def test_a_chat_model_maps_columns_vetting_could_not_and_its_mapping_is_checked(tmp_path, answers, accepted):
     from tests.fake_chat import fake_model
+    from tools.llm.chat_models import chat_source
     from tools.research.column_mapping import map_unmapped
     from tools.research.source_vetting import vet_all
     from trex.context import Context
@@ -274,9 +273,7 @@ def test_a_chat_model_maps_columns_vetting_could_not_and_its_mapping_is_checked(
     offline = Context(cache_dir=str(tmp_path / "c"))
     assert map_unmapped([cand], verdicts, spec, offline, None, again)[0] == verdicts  # no chat model: unchanged
     fake = fake_model(ColumnMap=answers)
-    monkeypatch.setattr(tools.llm.chat_models, "load_chat_model", lambda spec, cache_dir=None: fake)
-    ctx = Context(cache_dir=str(tmp_path / "c"), chat_model="fake:scripted")
-    (verdict,), ledger = map_unmapped([cand], verdicts, spec, ctx, None, again)
+    (verdict,), ledger = map_unmapped([cand], verdicts, spec, offline, None, again, chat_source(fake))
     assert verdict["accepted"] is accepted and ledger["calls"] >= 1
     assert "utterance" in fake.calls[0]["prompt"] and "my card 0 is lost" in fake.calls[0]["prompt"]
     if accepted:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from langgraph.runtime import Runtime
 
-import tools.llm.chat_models
 import tools.research.insights
 from trex.context import Context
 from tools.data.spec_loading import parse_spec
@@ -15,6 +14,7 @@ from nodes.analyze_requirements import requirement_from_spec
 from nodes.distill_insights import distill_insights
 from nodes.research import research
 from tests.fake_chat import fake_model
+from tools.llm.chat_models import ChatSource, chat_source
 from tools.research.research_brief import research_brief
 
 BASE = {"lr": 2e-4, "epochs": 2, "lora_r": 8, "lora_alpha": 16, "batch_size": 8, "template": "chat"}
@@ -47,12 +47,12 @@ def round_state(tiny_task, tmp_path):
                  tree=tree, current="n1", llm={"calls": 1, "steps": {"analyze_requirements:0": "llm"}})
 
 
-def _with_model(monkeypatch, tmp_path, **script) -> tuple[Context, object]:
+def _with_model(tmp_path, **script) -> tuple[Context, object, ChatSource]:
+    """(a context, the scripted fake, the ChatSource that injects it: build_graph(chat_model=fake) does the same)."""
     fake = fake_model(**script)
-    monkeypatch.setattr(tools.llm.chat_models, "load_chat_model", lambda spec, cache_dir=None: fake)
     ctx = Context(cache_dir=str(tmp_path / "cache"), runs_dir=str(tmp_path / "runs"),
                   insight_store=str(tmp_path / "store"), chat_model="fake:scripted")
-    return ctx, fake
+    return ctx, fake, chat_source(fake)
 
 
 def test_llm_lessons_are_stored_with_the_best_config_rule_lesson(round_state, tmp_path, monkeypatch):
@@ -65,8 +65,8 @@ def test_llm_lessons_are_stored_with_the_best_config_rule_lesson(round_state, tm
                  "metadata": {**ctx, "kind": "best_config", "delta": 0.45, "config": '{"lr": 0.001}'}}]
 
     monkeypatch.setattr(tools.research.insights, "distill", fake_rules)
-    ctx, fake = _with_model(monkeypatch, tmp_path, Lessons=LESSONS)
-    out = distill_insights(round_state, Runtime(context=ctx))
+    ctx, fake, chat = _with_model(tmp_path, Lessons=LESSONS)
+    out = distill_insights(round_state, Runtime(context=ctx), chat)
 
     kinds = [x["metadata"]["kind"] for x in out["insights"]]
     assert kinds == ["llm", "llm", "best_config"]  # the LLM's lessons replace the rule ones, best_config stays
@@ -93,11 +93,11 @@ def test_llm_lessons_are_stored_with_the_best_config_rule_lesson(round_state, tm
 
 
 @pytest.mark.parametrize("second, source", [("no JSON here", "offline"), (LESSONS, "llm-retry")])
-def test_a_lesson_without_a_number_is_retried_once_then_the_rules_answer(round_state, tmp_path, monkeypatch,
+def test_a_lesson_without_a_number_is_retried_once_then_the_rules_answer(round_state, tmp_path,
                                                                           second, source):
     vague = {"lessons": [{"lesson": "a higher learning rate helped a lot on this task"}]}
-    ctx, fake = _with_model(monkeypatch, tmp_path, Lessons=[vague, second])
-    out = distill_insights(round_state, Runtime(context=ctx))
+    ctx, fake, chat = _with_model(tmp_path, Lessons=[vague, second])
+    out = distill_insights(round_state, Runtime(context=ctx), chat)
     assert len(fake.calls) == 2 and "names no number" in fake.calls[1]["prompt"]  # the retry says why
     assert out["llm"]["steps"]["distill_insights:1"] == source
     if source == "offline":
@@ -133,13 +133,13 @@ def research_state(tiny_task, tmp_path):
                  llm={"calls": 1, "steps": {"analyze_requirements:0": "offline"}})
 
 
-def test_the_chat_model_writes_a_brief_citing_the_notes(research_state, store_dir, tmp_path, monkeypatch):
+def test_the_chat_model_writes_a_brief_citing_the_notes(research_state, store_dir, tmp_path):
     answer = {"takeaways": [{"text": "Start LoRA on a small model at lr 1e-4..5e-3, rank 8-16.", "sources": [1, 2, 1]},
                             {"text": "Report macro-F1 next to accuracy when labels are skewed.", "sources": [2]}],
               "suggested_datasets": ["bank_intents"]}
-    ctx, fake = _with_model(monkeypatch, tmp_path, ResearchBrief=answer)
+    ctx, fake, chat = _with_model(tmp_path, ResearchBrief=answer)
     ctx.insight_store = store_dir
-    out = research(research_state, Runtime(context=ctx))
+    out = research(research_state, Runtime(context=ctx), chat)
     notes, brief = out["research"]["notes"], out["research"]["brief"]
     assert brief["source"] == "llm" and brief["suggested_datasets"] == ["bank_intents"]
     assert brief["takeaways"][0] == {"text": answer["takeaways"][0]["text"],
@@ -151,15 +151,15 @@ def test_the_chat_model_writes_a_brief_citing_the_notes(research_state, store_di
     assert f"[1] {notes[0]['title']}" in prompt and "- bank_intents:" in prompt and "accuracy" in prompt
 
 
-def test_a_brief_citing_a_note_not_shown_falls_back_to_the_extractive_one(tmp_path, monkeypatch):
+def test_a_brief_citing_a_note_not_shown_falls_back_to_the_extractive_one(tmp_path):
     notes = [{"title": "LoRA guide", "text": "Use rank 16 and lr 2e-4 for 7B models. Then tune epochs.",
               "source": "https://example.org/lora"},
              {"title": "Imbalance", "text": "When one label dominates, accuracy hides failures: 0.90 is easy.",
               "source": "trex corpus: memory/corpus/class_imbalance.md"}]
     bad = {"takeaways": [{"text": "Use rank 16.", "sources": [99]}]}
     unknown_data = {"takeaways": [{"text": "Use rank 16.", "sources": [1]}], "suggested_datasets": ["imagenet"]}
-    ctx, fake = _with_model(monkeypatch, tmp_path, ResearchBrief=[bad, unknown_data])
-    brief, ledger = research_brief({"task_type": "classification"}, notes, [{"id": "bank_intents"}], ctx, None)
+    ctx, fake, chat = _with_model(tmp_path, ResearchBrief=[bad, unknown_data])
+    brief, ledger = research_brief({"task_type": "classification"}, notes, [{"id": "bank_intents"}], ctx, None, chat)
     assert len(fake.calls) == 2 and "cites note(s) [99]" in fake.calls[1]["prompt"]
     assert brief["source"] == "offline" and "imagenet" in brief["llm_error"]
     assert brief["takeaways"] == [

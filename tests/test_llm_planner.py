@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-import tools.llm.chat_models
+from tools.llm.chat_models import chat_source
 from trex.context import Context
 from graph.main import build_graph
 from tools.data.spec_loading import parse_spec
@@ -28,11 +28,10 @@ PLAN = {"rationale": "the baseline is weak: train two LoRA variants",
                    {"lr": 2e-3, "epochs": 1, "max_samples": 1_000_000, "rationale": "all the data, one epoch"}]}
 
 
-def test_a_run_planned_by_the_chat_model_with_a_fallback_round(tiny_task, context, monkeypatch):
+def test_a_run_planned_by_the_chat_model_with_a_fallback_round(tiny_task, context):
     fake = fake_model(Requirement=REQUIREMENT, RoundPlan=[PLAN, "I think you should lower lr", "no JSON here"])
-    monkeypatch.setattr(tools.llm.chat_models, "load_chat_model", lambda spec, cache_dir=None: fake)
-    context.chat_model = "fake:scripted"
-    state = build_graph().invoke({"task": tiny_task}, {"recursion_limit": 1000}, context=context)
+    context.chat_model = "fake:scripted"  # the name the ledger records the injected model under
+    state = build_graph(chat_model=fake).invoke({"task": tiny_task}, {"recursion_limit": 1000}, context=context)
 
     req = state["requirement"]
     assert req["source"] == "llm: fake:scripted" and req["constraints"]["max_latency_ms"] == 200
@@ -74,7 +73,7 @@ def trained(i, **kw):
     return {**default_config(100, 0), "id": f"t{i}", **kw}
 
 
-def test_duplicates_bad_values_and_warm_starts_are_handled_and_empty_slots_filled(tiny_task, tmp_path, monkeypatch):
+def test_duplicates_bad_values_and_warm_starts_are_handled_and_empty_slots_filled(tiny_task, tmp_path):
     spec = parse_spec({**tiny_task, "budget": {"rounds": 3, "configs_per_round": 3, "max_train_samples": 100}}).model_dump()
     tree = {ROOT: evaluated_node(ROOT, None, 0, 0.2, [{"id": "base", "epochs": 0}], "baseline"),
             "n1": evaluated_node("n1", ROOT, 1, 0.6, [trained(0)], "underfitting")}
@@ -83,10 +82,10 @@ def test_duplicates_bad_values_and_warm_starts_are_handled_and_empty_slots_fille
         {"warm_start": True, "lora_r": 32, "rationale": "keep training n1's adapter"},
         {"batch_size": 0, "rationale": "broken"}, {"method": "dpo", "rationale": "unknown method"}]}
     fake = fake_model(RoundPlan=plan)
-    monkeypatch.setattr(tools.llm.chat_models, "load_chat_model", lambda spec, cache_dir=None: fake)
     state = State(task=spec, tree=tree, selected="n1", round=1, data={"sizes": {"train": 100}},
                   feedback=["never use more than 2 epochs"], insights=[{"text": "on intents, lr 1e-3 beat 1e-4"}])
-    out = plan_round(state, SimpleNamespace(context=Context(chat_model="fake", cache_dir=str(tmp_path), seed=3)))
+    out = plan_round(state, SimpleNamespace(context=Context(chat_model="", cache_dir=str(tmp_path), seed=3)),
+                     chat=chat_source(fake))
     node = out["tree"]["n2"]
     assert node["planner"] == "llm" and len(node["trials"]) == 3 and out["llm"]["steps"] == {"plan_round:2": "llm"}
     warm, fill, fill2 = node["trials"]

@@ -72,7 +72,8 @@ FIELDS: dict[str, TrialField] = {f.name: f for f in (
     # Data-recipe variants (trex.recipe.Recipe fields) on top of the task's own recipe. A variant that yields
     # the same training data as another is one trial to the cache: it costs nothing to try.
     TrialField("recipe", "recipe", {}, "Data-recipe changes on top of the task's recipe, e.g. "
-               '{"dedup": "near"}, {"balance": "upsample"}, {"filters": {"min_input_chars": 5}}, {"max_samples": 500}.',
+               '{"dedup": "near"}, {"balance": "upsample"}, {"filters": {"min_input_chars": 5}}, '
+               '{"curriculum": "short_first"}.',
                grid=({}, {"dedup": "near"}, {"balance": "upsample"}, {"balance": "downsample"}), searched=True),
     TrialField("warm_start", "flag", False, "Continue training the parent's best adapter (keeps its rank and "
                "layers; trains only this trial's epochs on top).", choices=(True, False), searched=True),

@@ -12,6 +12,7 @@ import json
 from typing import Callable
 
 from tools.data.recipe_chat import recipe_chat_model
+from tools.llm.chat_models import DEFAULT_CHAT, ChatSource
 from tools.llm.prompts import DATA_JUDGE_LABEL_RULE, DATA_JUDGE_SYSTEM, DATA_JUDGE_USER
 from tools.llm.schemas import ExampleScores
 from trex.recipe import JudgeFilter, RecipeError
@@ -65,10 +66,10 @@ def make_judge(model, task: str, labels: list[str] | None = None, model_spec: st
     return judge
 
 
-def judge_for(spec, recipe: dict, ctx) -> Judge | None:
+def judge_for(spec, recipe: dict, ctx, chat: ChatSource = DEFAULT_CHAT) -> Judge | None:
     """The judge for a trial's recipe, or None (the filter is skipped, with a note) when the recipe asks for
-    none or no chat model is configured. RecipeError when a configured model cannot be built."""
-    if not (recipe or {}).get("judge_filter") or not getattr(ctx, "chat_model", ""):
+    none or `chat` (the run's chat model) has none. RecipeError when a configured model cannot be built."""
+    if not (recipe or {}).get("judge_filter") or not chat.configured(ctx):
         return None
-    model, task, labels = recipe_chat_model(spec, ctx, "judge_filter")
-    return make_judge(model, task, labels, ctx.chat_model)
+    model, task, labels = recipe_chat_model(spec, ctx, "judge_filter", chat)
+    return None if model is None else make_judge(model, task, labels, chat.spec(ctx))

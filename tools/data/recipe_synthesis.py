@@ -15,6 +15,7 @@ import random
 from typing import Callable
 
 from tools.data.recipe_chat import recipe_chat_model
+from tools.llm.chat_models import DEFAULT_CHAT, ChatSource
 from tools.llm.schemas import SyntheticExamples
 from tools.llm.prompts import SYNTHESIS_LABEL_RULE, SYNTHESIS_SYSTEM, SYNTHESIS_USER
 from trex.recipe import RecipeError, Synthesis
@@ -89,10 +90,11 @@ def make_synthesizer(model, task: str, labels: list[str] | None = None,
     return synthesize
 
 
-def synthesizer_for(spec, recipe: dict, ctx) -> Callable[[list[dict], Synthesis], list[dict]] | None:
+def synthesizer_for(spec, recipe: dict, ctx, chat: ChatSource = DEFAULT_CHAT
+                    ) -> Callable[[list[dict], Synthesis], list[dict]] | None:
     """The synthesizer for a trial's recipe, or None (synthesis skipped, with a note) when the recipe asks for
-    none or no chat model is configured. RecipeError when a configured model cannot be built."""
-    if not (recipe or {}).get("synthesis") or not getattr(ctx, "chat_model", ""):
+    none or `chat` (the run's chat model) has none. RecipeError when a configured model cannot be built."""
+    if not (recipe or {}).get("synthesis") or not chat.configured(ctx):
         return None
-    model, task, labels = recipe_chat_model(spec, ctx, "synthesis")
-    return make_synthesizer(model, task, labels)
+    model, task, labels = recipe_chat_model(spec, ctx, "synthesis", chat)
+    return None if model is None else make_synthesizer(model, task, labels)

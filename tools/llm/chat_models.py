@@ -10,12 +10,17 @@ A spec (Context.chat_model / TREX_CHAT_MODEL) is one of:
 * ``"hf:<local dir, packaged model or hub id>"``: a local transformers text-generation pipeline wrapped in
   ``ChatHuggingFace`` (CPU is fine for small models; the packaged SmolLM2 works offline);
 * ``""``: no chat model; callers use the built-in offline policy.
+
+`ChatSource` is where a run's LLM steps get their model: by default this loader with Context.chat_model; a model
+or a factory handed to graph.main.build_graph(chat_model=...) replaces it (docs/seams.md).
 """
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Callable
 
 HF_PREFIX = "hf:"
 HF_MAX_NEW_TOKENS = 512
@@ -65,3 +70,57 @@ def load_chat_model(spec: str, cache_dir: str | None = None):
         return init_chat_model(spec, **kwargs)
     except Exception as err:  # noqa: BLE001 - unknown provider, missing package, missing key
         raise ChatModelError(f"cannot build chat model {spec!r}: {err}") from err
+
+
+def configured_spec(ctx) -> str:
+    """Context.chat_model, stripped ("" = none configured)."""
+    return (getattr(ctx, "chat_model", "") or "").strip()
+
+
+def _model_name(model) -> str:
+    for attr in ("model_name", "model", "model_id"):
+        name = getattr(model, attr, None)
+        if isinstance(name, str) and name:
+            return name
+    return type(model).__name__
+
+
+@dataclass(frozen=True)
+class ChatSource:
+    """The chat model of a run's LLM steps. factory None: load Context.chat_model with `load_chat_model`
+    (none configured = offline); else factory(ctx) builds the model (or None = offline) each time a step needs it."""
+    factory: Callable[[Any], Any] | None = None
+    name: str = ""  # what the ledger records an injected model as when Context.chat_model is empty
+
+    def configured(self, ctx) -> bool:
+        """Whether the steps should prepare an LLM call at all (an injected model always is)."""
+        return self.factory is not None or bool(configured_spec(ctx))
+
+    def spec(self, ctx) -> str:
+        """The model's name in the ledger and the price table: Context.chat_model, else the injected one's name."""
+        return configured_spec(ctx) or (self.name if self.factory is not None else "")
+
+    def model(self, ctx):
+        """The chat model, or None (offline); ChatModelError when the configured spec cannot be built."""
+        if self.factory is not None:
+            return self.factory(ctx)
+        spec = configured_spec(ctx)
+        return load_chat_model(spec, getattr(ctx, "cache_dir", None)) if spec else None
+
+
+DEFAULT_CHAT = ChatSource()
+
+
+def chat_source(chat_model=None) -> ChatSource:
+    """A ChatSource from what build_graph(chat_model=...) accepts: None (the loader), a chat model instance (used
+    for every step), a factory called with the run's Context, or a ChatSource."""
+    if chat_model is None:
+        return DEFAULT_CHAT
+    if isinstance(chat_model, ChatSource):
+        return chat_model
+    if hasattr(chat_model, "invoke"):  # a LangChain chat model (a Runnable): not a factory
+        return ChatSource(lambda ctx: chat_model, _model_name(chat_model))
+    if callable(chat_model):
+        return ChatSource(chat_model, getattr(chat_model, "__name__", "") or type(chat_model).__name__)
+    raise TypeError(f"chat_model must be a chat model, a factory (context -> chat model) or None, "
+                    f"not {type(chat_model).__name__}")

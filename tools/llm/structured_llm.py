@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, ValidationError
 
+from tools.llm.chat_models import DEFAULT_CHAT, ChatSource
 from tools.llm.prompts import JSON_ANSWER_NOTE, RETRY_NOTE
 
 LLM, LLM_RETRY, OFFLINE = "llm", "llm-retry", "offline"
@@ -122,18 +123,16 @@ def record_call(ledger: dict | None, step: str, outcome: Outcome, spec: str,
 
 
 def structured_step(ctx, step: str, ledger: dict | None, schema: type[BaseModel], messages: list,
-                    fallback: Callable[[], Any], validate: Callable[[BaseModel], None] | None = None
-                    ) -> tuple[Outcome, dict]:
-    """What a node calls: load Context.chat_model (none configured = offline), call, and record the step."""
-    from tools.llm import chat_models
-
-    spec = (getattr(ctx, "chat_model", "") or "").strip()
+                    fallback: Callable[[], Any], validate: Callable[[BaseModel], None] | None = None,
+                    chat: ChatSource = DEFAULT_CHAT) -> tuple[Outcome, dict]:
+    """What a node calls: get the model from `chat` (the run's ChatSource; none = offline), call, and record
+    the step."""
+    spec = chat.spec(ctx)
     model, load_error = None, ""
-    if spec:
-        try:
-            model = chat_models.load_chat_model(spec, getattr(ctx, "cache_dir", None))
-        except Exception as err:  # noqa: BLE001 - a model that cannot be built: the round goes on offline
-            load_error = _short(err)
+    try:
+        model = chat.model(ctx)
+    except Exception as err:  # noqa: BLE001 - a model that cannot be built: the round goes on offline
+        load_error = _short(err)
     outcome = call_structured(model, schema, messages, fallback, validate)
     if load_error:
         outcome.error = load_error

@@ -44,9 +44,12 @@ def _number(cfg: dict, key: str, kind) -> tuple[object, str | None]:
     return kind(v), None
 
 
+SOURCE_WEIGHTS = (0.1, 2.0)  # a planned extra source's share of the mix, relative to the task's own split
+
+
 def _vetted_sources(asked, sources: list[dict], reasons: list[str]) -> list[dict]:
     """The planned extra sources that name a vetted one (by path or hub id), as vetted (fields, licence), with
-    the plan's weight within 0.1..2; any other is dropped with the reason."""
+    the plan's weight within SOURCE_WEIGHTS; any other is dropped with the reason."""
     by_origin = {s.get("path") or s.get("hf_id"): s for s in sources}
     kept = []
     for item in asked if isinstance(asked, list) else [asked]:
@@ -56,7 +59,7 @@ def _vetted_sources(asked, sources: list[dict], reasons: list[str]) -> list[dict
                            "vetted (only those may be added: licence, fields and size checked)")
             continue
         weight = item.get("weight", by_origin[origin].get("weight", 0.5))
-        weight = min(2.0, max(0.1, float(weight))) if isinstance(weight, (int, float)) and math.isfinite(weight) else 0.5
+        weight = min(SOURCE_WEIGHTS[1], max(SOURCE_WEIGHTS[0], float(weight))) if isinstance(weight, (int, float)) and math.isfinite(weight) else 0.5
         kept.append({**by_origin[origin], "weight": weight})
     return kept
 

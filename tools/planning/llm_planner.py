@@ -16,12 +16,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 
+from tools.llm.chat_models import DEFAULT_CHAT, ChatSource
 from tools.llm.schemas import RoundPlan, TrialProposal
 from trex.state import TrialConfig
 from trex.tree import ROOT, children, describe, evaluated, path_to, siblings
 from tools.llm.prompts import PLAN_SYSTEM, PLAN_USER
 from tools.planning.config_bounds import check_config
 from tools.planning.planner import default_config, trial_key
+from tools.planning.recipe_grammar import fold_owned_elsewhere, recipe_grammar
 from tools.planning.tree_evidence import best_trial_config, observed_effects
 from trex.search_space import DEFAULT_SPACE, SearchSpace
 from trex.trial_config import FIELDS, PROPOSABLE, bounds_text, default_alpha, extra_settings
@@ -107,8 +109,8 @@ def condensed_memory(p: PlanInput) -> str:
             f"labels: {clip(', '.join(labels[:30]), 400)}" if labels else "output: free text",
             f"success: {clip(req.get('success_criterion', ''), 300)}" if req.get("success_criterion") else "",
             f"budget: {p.k} trials per round, at most {p.max_train} training examples"]
+    # max_samples is stated once, by the trial table's bounds line below (bounds_text).
     space = [f"{k}: {json.dumps(v)}" for k, v in p.space.choice_grid().items() if k != "recipe"]
-    space += ["max_samples: 1 .. " + str(p.max_train)]
     space += [f"{n}: {' | '.join(map(str, f.choices))} ({f.help})" for n, f in FIELDS.items()
               if f.kind == "choice" and n not in p.space.grids]
     space += [f"{n} (default {f.text(f.default)}): {f.help}" for n, f in FIELDS.items()
@@ -117,14 +119,9 @@ def condensed_memory(p: PlanInput) -> str:
         space += [f"recipe (data strategy; one of these, as written): {json.dumps(v, sort_keys=True)}"
                   + "".join(f" -- research refused {name}: {clip(why, 160)}" for name, why in p.refused.items()
                             if name in json.dumps(v)) for v in p.space.grids.get("recipe", ({},))]
-    else:
-        space += ["recipe (data strategy): {dedup: none|exact|near, balance: none|upsample|downsample, filters: {...}, "
-                  "max_samples, loss_filter: share 0..1 of the examples with the highest loss under the starting model "
-                  "(drops wrong labels once a parent has learnt the task; use with warm_start), curriculum: none|short_first|"
-                  "easy_first (every epoch in that order), synthesis: {n, "
-                  "instruction} (the chat model writes n more examples), judge_filter: {min_score 0..1, scope: all|sources} "
-                  "(the chat model scores each example; those below min_score are dropped: wrong labels in a noisy pool)"
-                  + (", extra_sources: [{path or hf_id of a collected source below, weight 0.1..2}]}" if p.sources else "}")]
+    else:  # generated from trex.recipe.Recipe (tools/planning/recipe_grammar.py)
+        space += ["recipe (data strategy): a JSON object of these fields, each optional:"]
+        space += [f"recipe.{line}" for line in recipe_grammar(with_sources=bool(p.sources))]
     space += [f"collected source {s.get('path') or s.get('hf_id')}: {s['input_field']} -> input, {s['output_field']} "
               f"-> output, licence {s['licence']['name'] if s.get('licence') else '?'}" for s in p.sources[:MAX_SOURCES]]
     space += [
@@ -204,13 +201,17 @@ def usable_configs(plan: RoundPlan, p: PlanInput) -> tuple[list[TrialConfig], li
     tried = {trial_key(t, n.get("parent")) for n in p.tree.values() for t in n.get("trials", [])}
     # Sources a recipe may add: the vetted collected ones, and those of the data moves the space itself lists.
     allowed = p.sources + [src for v in p.space.grids.get("recipe", ()) for src in (v or {}).get("extra_sources", [])]
+    listed_recipes = p.space.exact or "recipe" in p.space.strict  # the spec's data moves, taken as written
     configs, notes, why = [], [], []
     for i, prop in enumerate(plan.trials):
         if len(configs) >= p.k:
             notes.append(f"proposal {i}: beyond the {p.k} trials of a round, not run")
             continue
-        cfg, reasons = check_config(merge(anchor, prop), p.max_train, p.hidden_size, anchor,
+        merged = merge(anchor, prop)
+        folded = fold_owned_elsewhere(merged) if prop.recipe and not listed_recipes else []
+        cfg, reasons = check_config(merged, p.max_train, p.hidden_size, anchor,
                                     trained and p.space.warm_start, sources=allowed)
+        reasons = folded + reasons
         if cfg is not None:
             cfg, moved = p.space.onto(cfg, p.max_train)
             reasons += moved
@@ -237,8 +238,8 @@ class RoundProposal:
 
 
 def plan_next_round(p: PlanInput, offline: Callable[..., tuple[str, list[TrialConfig]]], ctx, step: str,
-                    ledger: dict | None) -> RoundProposal:
-    """Plan with Context.chat_model when one is configured, else (or on failure) with `offline`, which is
+                    ledger: dict | None, chat: ChatSource = DEFAULT_CHAT) -> RoundProposal:
+    """Plan with the run's chat model (`chat`) when it has one, else (or on failure) with `offline`, which is
     called like tools.planning.planner.propose(tree, parent_id, k, max_train, seed, higher_is_better)."""
     from tools.llm.structured_llm import OFFLINE, structured_step
 
@@ -254,8 +255,8 @@ def plan_next_round(p: PlanInput, offline: Callable[..., tuple[str, list[TrialCo
             raise ValueError("no usable trial configuration: " + "; ".join(notes)[:600])
         kept.update(configs=configs, notes=notes, why=why)
 
-    messages = planning_messages(p) if getattr(ctx, "chat_model", "") else []
-    outcome, new_ledger = structured_step(ctx, step, ledger, RoundPlan, messages, run_offline, validate)
+    messages = planning_messages(p) if chat.configured(ctx) else []
+    outcome, new_ledger = structured_step(ctx, step, ledger, RoundPlan, messages, run_offline, validate, chat=chat)
     tokens = estimate_tokens("".join(m[1] for m in messages))
     if outcome.source == OFFLINE:
         rationale, configs = outcome.value

@@ -5,6 +5,7 @@ candidate stays refused with the reason."""
 from __future__ import annotations
 
 import json
+from tools.llm.chat_models import DEFAULT_CHAT, ChatSource
 from tools.llm.schemas import ColumnMap
 from tools.research.dataset_search import head_rows
 
@@ -36,11 +37,11 @@ def checked_mapping(answer: ColumnMap, fields: list[str]) -> tuple[str, str]:
 
 
 def map_unmapped(candidates: list[dict], verdicts: list[dict], spec, ctx, ledger: dict | None,
-                 vet_again) -> tuple[list[dict], dict | None]:
+                 vet_again, chat: ChatSource = DEFAULT_CHAT) -> tuple[list[dict], dict | None]:
     """Verdicts with each refusal for unmapped columns retried through the chat model's mapping (when one is
     configured); `vet_again(candidate)` re-vets a candidate that now names its columns. Returns the new verdicts
     and the LLM ledger."""
-    if not (getattr(ctx, "chat_model", "") or "").strip():
+    if not chat.configured(ctx):
         return verdicts, ledger
     from tools.llm.structured_llm import structured_step
 
@@ -56,7 +57,7 @@ def map_unmapped(candidates: list[dict], verdicts: list[dict], spec, ctx, ledger
             got["pair"] = checked_mapping(answer, fields)
 
         outcome, ledger = structured_step(ctx, f"research:map_columns:{cand.get('id')}", ledger, ColumnMap,
-                                          mapping_messages(cand, spec), lambda: None, validate)
+                                          mapping_messages(cand, spec), lambda: None, validate, chat=chat)
         if outcome.value is None or "pair" not in got:
             out.append({**verdict, "why": f"{verdict['why']}; the chat model's mapping was not usable"
                                           + (f" ({outcome.error[:160]})" if outcome.error else "")})

@@ -12,6 +12,7 @@ import math
 import re
 import time
 
+from tools.llm.chat_models import DEFAULT_CHAT, ChatSource
 from tools.llm.schemas import Lessons
 from tools.research import insights as rules
 from tools.planning.llm_planner import clip, compact
@@ -95,10 +96,11 @@ def llm_lessons(answer: Lessons, node: dict, task: dict, ctx_meta: dict) -> list
     return out
 
 
-def distill_round(tree: dict, node_id: str, task: dict, run_id: str, ctx, ledger: dict | None
-                  ) -> tuple[list[dict], dict | None]:
-    """(lessons, new state.llm) for the round `node_id`. The ledger is returned unchanged when the node has
-    nothing to teach (the baseline, a round not evaluated). Raises only when the rule-based distiller does."""
+def distill_round(tree: dict, node_id: str, task: dict, run_id: str, ctx, ledger: dict | None,
+                  chat: ChatSource = DEFAULT_CHAT) -> tuple[list[dict], dict | None]:
+    """(lessons, new state.llm) for the round `node_id`, the LLM's from `chat` when it has a model. The ledger
+    is returned unchanged when the node has nothing to teach (the baseline, a round not evaluated). Raises only
+    when the rule-based distiller does."""
     from tools.llm.prompts import DISTILL_SYSTEM, DISTILL_USER
     from tools.llm.structured_llm import OFFLINE, structured_step
 
@@ -107,13 +109,14 @@ def distill_round(tree: dict, node_id: str, task: dict, run_id: str, ctx, ledger
     if not node or node.get("parent") is None or node.get("status") != "evaluated":
         return rule_lessons, ledger
     messages = []
-    if getattr(ctx, "chat_model", ""):
+    if chat.configured(ctx):
         facts = [f"- {clip(x['text'], 300)}" for x in rule_lessons[:MAX_FACTS] if x.get("text")] or ["- (none)"]
         messages = [("system", DISTILL_SYSTEM),
                     ("human", DISTILL_USER.format(round=round_text(tree, node_id, task), facts="\n".join(facts),
                                                   task=task["name"], model=task["base_model"].split("/")[-1]))]
     step = f"distill_insights:{node.get('round', 0)}"
-    outcome, ledger = structured_step(ctx, step, ledger, Lessons, messages, lambda: rule_lessons, validate_lessons)
+    outcome, ledger = structured_step(ctx, step, ledger, Lessons, messages, lambda: rule_lessons, validate_lessons,
+                                      chat=chat)
     if outcome.source == OFFLINE:
         return outcome.value, ledger
     kept = [x for x in rule_lessons if (x.get("metadata") or {}).get("kind") in KEEP_KINDS]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 
+from tools.llm.chat_models import DEFAULT_CHAT, ChatSource
 from tools.llm.schemas import ResearchBrief
 from tools.planning.llm_planner import clip
 
@@ -57,8 +58,8 @@ def brief_messages(requirement: dict, notes: list[dict], datasets: list[dict]) -
                                         datasets="\n".join(_dataset_line(d) for d in datasets) or "- (none)"))]
 
 
-def research_brief(requirement: dict, notes: list[dict], datasets: list[dict], ctx, ledger: dict | None
-                   ) -> tuple[dict, dict]:
+def research_brief(requirement: dict, notes: list[dict], datasets: list[dict], ctx, ledger: dict | None,
+                   chat: ChatSource = DEFAULT_CHAT) -> tuple[dict, dict]:
     """(brief, new state.llm), with the step "research:0" recorded either way."""
     from tools.llm.structured_llm import OFFLINE, Outcome, record_call, structured_step
 
@@ -70,8 +71,8 @@ def research_brief(requirement: dict, notes: list[dict], datasets: list[dict], c
         return extractive_brief(notes)
 
     if not notes:  # nothing to cite: an answer could never validate, so do not spend a call on it
-        spec = (getattr(ctx, "chat_model", "") or "").strip()
-        outcome = Outcome(offline(), OFFLINE, error="no research notes to summarise" if spec else "")
+        spec = chat.spec(ctx)
+        outcome = Outcome(offline(), OFFLINE, error="no research notes to summarise" if chat.configured(ctx) else "")
         brief = {**outcome.value, "source": OFFLINE, **({"llm_error": outcome.error} if outcome.error else {})}
         return brief, record_call(ledger, STEP, outcome, spec)
 
@@ -86,8 +87,8 @@ def research_brief(requirement: dict, notes: list[dict], datasets: list[dict], c
         if unknown:
             raise ValueError(f"suggested dataset(s) {unknown} are not among the candidates: {sorted(ids)}")
 
-    messages = brief_messages(requirement, notes, candidates) if getattr(ctx, "chat_model", "") else []
-    outcome, ledger = structured_step(ctx, STEP, ledger, ResearchBrief, messages, offline, validate)
+    messages = brief_messages(requirement, notes, candidates) if chat.configured(ctx) else []
+    outcome, ledger = structured_step(ctx, STEP, ledger, ResearchBrief, messages, offline, validate, chat=chat)
     if outcome.source == OFFLINE:
         brief = outcome.value
     else:
