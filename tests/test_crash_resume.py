@@ -240,3 +240,9 @@ def test_run_survives_kills_in_startup_evaluation_planning_and_training(tmp_path
     ends = [(e["trial"], e["cached"]) for e in read_events(run.dir) if e["event"] == "train_end" and e["node"] == "n1"]
     assert sorted(ends) == [("t0", False), ("t0", True), ("t1", False)]
     assert state["final"].get("test_score") is not None
+    # The wall-time budget was charged the time the run ran (tools/run/clock.py): four processes worked on it
+    # (the first one was killed before the run started), and the time between a kill and its resume is not
+    # counted. Events name the process that wrote them.
+    acc = state["accounting"]
+    assert acc["segments"] == 4 and 0 < acc["running_s"] < acc["wall_s"]
+    assert len({e["proc"] for e in read_events(run.dir)}) == 4
