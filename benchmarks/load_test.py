@@ -30,7 +30,7 @@ LABELS = ["balance", "card_lost", "loan"]
 
 
 def tiny_task(work: Path, rounds: int, configs: int) -> dict:
-    rows = [json.loads(x) for x in (REPO / "ftbench/data/bank_intents.jsonl").read_text().splitlines()]
+    rows = [json.loads(x) for x in (REPO / "tools/data/shipped/data/bank_intents.jsonl").read_text().splitlines()]
     rows = [r for r in rows if r["intent"] in LABELS][:60]
     (work / "data").mkdir(parents=True, exist_ok=True)
     (work / "data" / "tiny.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -29,7 +29,7 @@ MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 def task_records(n: int) -> tuple[dict, list[dict], list[dict]]:
     from tools.data.spec_loading import load_spec
 
-    spec = load_spec(REPO / "ftbench/tasks/bank_intents.yaml")
+    spec = load_spec(REPO / "tools/data/shipped/tasks/bank_intents.yaml")
     rows = [json.loads(x) for x in spec.data_path(spec.data[0]).read_text().splitlines()]
     records = [{"input": r["text"], "output": r["intent"]} for r in rows]
     task = {"task_type": spec.task_type, "instruction": spec.instruction, "labels": spec.labels,

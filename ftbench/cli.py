@@ -69,7 +69,7 @@ def cmd_sweep(args) -> int:
 def cmd_export(args) -> int:
     from pathlib import Path
 
-    from tools.data.task_catalog import resolve_task
+    from ftbench.task_files import resolve_task
     from ftbench.replay import ReplayTable
     from ftbench.replay_runner import export_cache
     from tools.data.spec_loading import load_spec
@@ -147,6 +147,14 @@ def cmd_combine(args) -> int:
     return 0
 
 
+def cmd_tasks(args) -> int:
+    """FT-Bench's tasks and TREX's own, listed as `trex tasks` lists TREX's (licence limits, data to fetch)."""
+    from ftbench.task_files import TASK_DIRS
+    from graph.cli.commands import cmd_tasks as list_tasks
+
+    return list_tasks(args, TASK_DIRS)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ftbench", description="FT-Bench: TREX's policies against random search "
                                                                  "and Optuna TPE at an equal trial budget.")
@@ -202,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     ru.add_argument("--first", required=True, help="output directory of the first `run`")
     ru.add_argument("--second", required=True, help="output directory of the second `run` (same cache / insights)")
     ru.set_defaults(func=cmd_reuse)
+    sub.add_parser("tasks", help="list FT-Bench's tasks and TREX's shipped ones").set_defaults(func=cmd_tasks)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

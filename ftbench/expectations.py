@@ -25,7 +25,7 @@ def space_table(task: str, space: str, ctx, runner, work_dir: Path) -> dict:
     from ftbench.space import space as search_space
     from tools.data.datasets import prepare_splits
     from tools.data.spec_loading import load_spec
-    from tools.data.task_catalog import resolve_task
+    from ftbench.task_files import resolve_task
     from trex.metrics import get_metric
 
     spec = load_spec(resolve_task(task))

@@ -1,14 +1,15 @@
 """Deterministic generator of the offline task `contact_json`: pull name, city and order number out of a
 customer message as one line of JSON.
 
-`python -m ftbench.generate_contacts` rewrites ftbench/data/contact_json.jsonl byte for byte. The answer
+`python -m ftbench.generate_contacts` rewrites tools/data/shipped/data/contact_json.jsonl byte for byte. The answer
 always has the keys in the order name, city, order, written by json.dumps (", " and ": " separators).
 """
 from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
+
+from tools.data.task_catalog import DATA_DIR
 
 FIRST = ["Maria", "John", "Aiko", "Omar", "Lena", "Carlos", "Priya", "Tom", "Fatima", "Ivan", "Chloe", "Kwame",
          "Sofia", "Lucas", "Mei", "Noah", "Amara", "Erik", "Yara", "Diego"]
@@ -42,7 +43,7 @@ def generate(n: int = 480, seed: int = 17) -> list[dict]:
 
 
 def main() -> None:
-    path = Path(__file__).parent / "data" / "contact_json.jsonl"
+    path = DATA_DIR / "contact_json.jsonl"  # the product ships it (tools/data/task_catalog.py)
     path.write_text("".join(json.dumps(r) + "\n" for r in generate()), encoding="utf-8")
     print(f"wrote {path}")
 

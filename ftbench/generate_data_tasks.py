@@ -1,6 +1,6 @@
 """Deterministic generator of the offline tasks where data, not a learning rate, decides the result.
 
-`python -m ftbench.generate_data_tasks` rewrites these files of ftbench/data/ byte for byte:
+`python -m ftbench.generate_data_tasks` rewrites these files of tools/data/shipped/data/ (the product ships them) byte for byte:
 
 * support_queues.jsonl + support_queues_pool.jsonl: route an IT-support message to one of five queues. The
   task's own data gives 20 training examples; a large pool of exported tickets holds more clean examples,
@@ -13,7 +13,7 @@
   (+1 and ten digits). A tempting catalog dataset (same fields, same kind of messages, four times larger)
   writes its answers in the national format (415-555-0199): mixing it in hurts exact match.
 
-Every task's spec (ftbench/tasks/) declares the data moves its search may take as `search_space.recipe`.
+Every task's spec (tools/data/shipped/tasks/) declares the data moves its search may take as `search_space.recipe`.
 """
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ import json
 import random
 from pathlib import Path
 
-DATA = Path(__file__).parent / "data"
+from tools.data.task_catalog import DATA_DIR
+
+DATA = DATA_DIR
 
 # -- support_queues -------------------------------------------------------------------------------------
 QUEUES = {

@@ -1,6 +1,6 @@
 """Deterministic generator of the offline task `date_iso`: rewrite a date written in a message as ISO 8601.
 
-`python -m ftbench.generate_dates` rewrites ftbench/data/date_iso.jsonl byte for byte. Every input is a
+`python -m ftbench.generate_dates` rewrites tools/data/shipped/data/date_iso.jsonl byte for byte. Every input is a
 distinct message; numeric dates are always month/day/year (US order) or year.month.day, as the task's
 instruction says, so every answer is unambiguous.
 """
@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import random
 from datetime import date, timedelta
-from pathlib import Path
+
+from tools.data.task_catalog import DATA_DIR
 
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December"]
@@ -52,7 +53,7 @@ def generate(n: int = 480, seed: int = 11) -> list[dict]:
 
 
 def main() -> None:
-    path = Path(__file__).parent / "data" / "date_iso.jsonl"
+    path = DATA_DIR / "date_iso.jsonl"  # the product ships it (tools/data/task_catalog.py)
     path.write_text("".join(json.dumps(r) + "\n" for r in generate()), encoding="utf-8")
     print(f"wrote {path}")
 

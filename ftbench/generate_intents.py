@@ -1,12 +1,13 @@
 """Deterministic generator of the offline default task: banking-assistant intent classification.
 
-`python -m ftbench.generate_intents` rewrites ftbench/data/bank_intents.jsonl byte for byte.
+`python -m ftbench.generate_intents` rewrites tools/data/shipped/data/bank_intents.jsonl byte for byte.
 """
 from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
+
+from tools.data.task_catalog import DATA_DIR
 
 TEMPLATES = {
     "balance": ["how much money is in my {acct} account", "what's my current balance", "can you tell me the balance of my {acct} account",
@@ -73,7 +74,7 @@ def generate(per_label: int = 80, seed: int = 7) -> list[dict]:
 
 
 def main() -> None:
-    path = Path(__file__).parent / "data" / "bank_intents.jsonl"
+    path = DATA_DIR / "bank_intents.jsonl"  # the product ships it (tools/data/task_catalog.py)
     path.write_text("".join(json.dumps(r) + "\n" for r in generate()), encoding="utf-8")
     print(f"wrote {path}")
 

@@ -1,7 +1,7 @@
 """Deterministic generator of the offline task `unit_convert`: convert a metric quantity one prefix step
 (a factor of 1000: km/m, m/mm, kg/g, g/mg, l/ml) up or down.
 
-`python -m ftbench.generate_units` rewrites ftbench/data/unit_convert.jsonl byte for byte. The answer is
+`python -m ftbench.generate_units` rewrites tools/data/shipped/data/unit_convert.jsonl byte for byte. The answer is
 the bare number in the target unit, written without exponent or trailing zeros ("2500", "0.45").
 One step of 1000 keeps the task learnable by a 135M model in a few dozen steps (the decimal point moves
 three places); an earlier version with any pair of units (factors up to 10^6) stayed at 0 exact match.
@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import random
 from decimal import Decimal
-from pathlib import Path
+
+from tools.data.task_catalog import DATA_DIR
 
 # unit -> (quantity, factor to the quantity's base unit, name used in questions)
 UNITS = {
@@ -54,7 +55,7 @@ def generate(n: int = 480, seed: int = 13) -> list[dict]:
 
 
 def main() -> None:
-    path = Path(__file__).parent / "data" / "unit_convert.jsonl"
+    path = DATA_DIR / "unit_convert.jsonl"  # the product ships it (tools/data/task_catalog.py)
     path.write_text("".join(json.dumps(r) + "\n" for r in generate()), encoding="utf-8")
     print(f"wrote {path}")
 

@@ -22,7 +22,7 @@ from ftbench.space import space as search_space
 from trex.context import POLICIES as TREX_POLICIES
 from trex.context import Context
 from tools.data.spec_loading import load_spec
-from tools.data.task_catalog import resolve_task
+from ftbench.task_files import resolve_task
 from tools.data.datasets import prepare_splits
 from trex.metrics import get_metric
 from tools.trials.runner import default_runner

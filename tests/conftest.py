@@ -51,7 +51,7 @@ def cache_dir(tmp_path, model_cache) -> Path:
 
 @pytest.fixture
 def tiny_task(tmp_path) -> dict:
-    rows = [json.loads(line) for line in (REPO / "ftbench/data/bank_intents.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (REPO / "tools/data/shipped/data/bank_intents.jsonl").read_text().splitlines()]
     rows = [r for r in rows if r["intent"] in LABELS][:60]
     data = tmp_path / "tiny.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))

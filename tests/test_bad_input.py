@@ -214,7 +214,7 @@ def test_paths_cannot_escape_the_allowed_directories(tiny_task, tmp_path, outsid
     spec.parent.mkdir()
     spec.write_text(yaml.safe_dump({**tiny_task, "data": [{**src, "path": "../" + Path(src["path"]).name}]}))
     assert load_spec(spec).data[0].path == str(Path(src["path"]).resolve())
-    assert load_spec("ftbench/tasks/bank_intents.yaml").data[0].path.endswith("ftbench/data/bank_intents.jsonl")
+    assert load_spec("tools/data/shipped/tasks/bank_intents.yaml").data[0].path.endswith("tools/data/shipped/data/bank_intents.jsonl")
     # An extra root opens a directory: the environment, or the run's Context (the graph's input path).
     from trex.context import Context
 

@@ -59,7 +59,7 @@ def two_runs(tmp_path_factory):
     from tests.conftest import LABELS, REPO
 
     root = tmp_path_factory.mktemp("compare")
-    rows = [json.loads(line) for line in (REPO / "ftbench/data/bank_intents.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (REPO / "tools/data/shipped/data/bank_intents.jsonl").read_text().splitlines()]
     data = root / "tiny.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows if r["intent"] in LABELS))
     task = {"name": "tiny_intents", "goal": "route banking messages", "task_type": "classification",

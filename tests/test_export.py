@@ -27,7 +27,7 @@ STRONG = {"lr": 1e-2, "epochs": 8, "lora_r": 16, "layer_fraction": 1.0, "batch_s
 def run_dir(tmp_path_factory, model_cache) -> Path:
     """A finished tiny run through the CLI: baseline round plus one trained trial (~1-2 min on 2 busy cores)."""
     root = tmp_path_factory.mktemp("export-run")
-    rows = [json.loads(line) for line in (REPO / "ftbench/data/bank_intents.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (REPO / "tools/data/shipped/data/bank_intents.jsonl").read_text().splitlines()]
     data = root / "tiny.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in [r for r in rows if r["intent"] in LABELS][:60]))
     task = {"name": "tiny_intents", "goal": "route banking messages", "task_type": "classification",

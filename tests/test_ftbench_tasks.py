@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ftbench import metrics as M
-from tools.data.task_catalog import needs_prepare, shipped_tasks
+from ftbench.task_files import bench_tasks, needs_prepare
 from ftbench.loaders import TASKS, LoaderError, prepare, prepared_spec
 from ftbench.scorers import chem
 from tools.data.spec_loading import load_spec
@@ -90,7 +90,7 @@ def test_the_ten_paper_tasks_are_shipped_valid_specs(monkeypatch, tmp_path):
 
 
 def test_catalog_lists_ready_tasks_before_those_needing_prepare():
-    names = shipped_tasks()
+    names = bench_tasks()
     assert set(PAPER) <= set(names) and names[0] == "bank_intents"
     assert all(needs_prepare(t) for t in PAPER) and not needs_prepare("bank_intents")
     assert max(names.index(t) for t in names if not needs_prepare(t)) < min(names.index(t) for t in PAPER)

@@ -53,3 +53,34 @@ def test_a_bad_import_breaks_its_contract(tmp_path, path, code, contract):
     done = _lint_imports(root)
     assert done.returncode != 0, done.stdout
     assert f"{contract} BROKEN" in " ".join(done.stdout.split()), done.stdout
+
+
+WITHOUT_BENCHMARK = """
+import importlib.abc, sys
+
+class NoBenchmark(importlib.abc.MetaPathFinder):  # as if only the product were installed
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("ftbench", "benchmarks"):
+            raise ImportError(f"the product looked for {name}")
+
+sys.meta_path.insert(0, NoBenchmark())
+from graph.cli.commands import main
+from tools.data.spec_loading import load_spec
+from tools.data.task_catalog import DEFAULT_TASK, resolve_task
+from tools.research.dataset_search import shipped_datasets
+
+spec = load_spec(resolve_task(DEFAULT_TASK))
+print(spec.name, len(spec.data), sorted({d["path"].rsplit("/", 1)[-1] for d in shipped_datasets()}))
+main(["tasks"])
+"""
+
+
+def test_the_product_finds_its_default_task_and_catalog_without_the_benchmark():
+    """The default task, the shipped tasks and the dataset catalog are the product's own package data: nothing of
+    ftbench/ or benchmarks/ is imported or even looked up (an import hook refuses both)."""
+    done = subprocess.run([sys.executable, "-c", WITHOUT_BENCHMARK], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    first, *tasks = done.stdout.splitlines()
+    assert first.startswith("bank_intents 1 ") and "support_queues_pool.jsonl" in first and "bank_intents.jsonl" in first
+    assert tasks[0].startswith("bank_intents ") and len(tasks) == 7

@@ -147,7 +147,7 @@ def test_prior_configs_rank_this_task_first_then_like_tasks_on_the_same_model(tm
 
 
 def _other_task(tiny_task, tmp_path):
-    rows = [json.loads(x) for x in (REPO / "ftbench/data/bank_intents.jsonl").read_text().splitlines()]
+    rows = [json.loads(x) for x in (REPO / "tools/data/shipped/data/bank_intents.jsonl").read_text().splitlines()]
     labels = ["transfer", "fraud", "exchange_rate"]
     rows = [r for r in rows if r["intent"] in labels][:60]
     path = tmp_path / "other.jsonl"

@@ -12,7 +12,8 @@ import yaml
 from graph.cli.commands import main
 from tools.data.datasets import DataError, prepare_splits
 from tools.data.spec_loading import parse_spec
-from tools.data.task_catalog import TASKS_DIR, needs_prepare, shipped_tasks
+from ftbench.cli import main as ftbench_main
+from ftbench.task_files import bench_tasks, needs_prepare, resolve_task
 from tools.reports.report import write_report_files
 from trex.recipe import RecipeError, parse_recipe
 from trex.spec import SpecError
@@ -59,22 +60,27 @@ def test_a_malformed_licence_names_its_field(tiny_task):
 
 
 def test_every_shipped_benchmark_task_records_its_data_licence():
-    for name in shipped_tasks():
+    for name in bench_tasks():
         if not needs_prepare(name):
             continue  # generated tasks: TREX's own data
-        spec = yaml.safe_load((TASKS_DIR / f"{name}.yaml").read_text(encoding="utf-8"))
+        spec = yaml.safe_load(resolve_task(name).read_text(encoding="utf-8"))
         for source in spec["data"] + spec.get("test_data", []):
             assert source.get("licence", {}).get("name"), f"{name}: a data source without its licence"
-    openfindata = yaml.safe_load((TASKS_DIR / "openfindata.yaml").read_text(encoding="utf-8"))
+    openfindata = yaml.safe_load(resolve_task("openfindata").read_text(encoding="utf-8"))
     assert openfindata["data"][0]["licence"]["training"] is False  # its release is for evaluation only
 
 
-def test_trex_tasks_shows_non_commercial_and_test_only_data(capsys):
-    assert main(["tasks"]) == 0
+def test_ftbench_tasks_shows_non_commercial_and_test_only_data(capsys):
+    """`ftbench tasks` lists FT-Bench's tasks with their data's limits; `trex tasks` only TREX's own tasks."""
+    assert ftbench_main(["tasks"]) == 0
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
     assert "[non-commercial: CC-BY-NC-4.0]" in lines["csbench"]
     assert "[non-commercial: CC-BY-NC-SA-4.0]" in lines["econlogicqa"]
     assert "test only" in lines["openfindata"] and "non-commercial" not in lines["aci_bench"]
+    assert "needs: python -m ftbench.loaders csbench" in lines["csbench"] and "bank_intents" in lines
+    assert main(["tasks"]) == 0
+    names = {line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert "bank_intents" in names and not names & {"csbench", "openfindata", "aci_bench"}  # none of FT-Bench's
 
 
 def test_the_report_names_the_data_licence_and_its_limits(tmp_path):

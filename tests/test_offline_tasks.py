@@ -13,7 +13,7 @@ from tools.data.spec_loading import load_spec
 from tools.data.datasets import prepare_splits
 
 REPO = __import__("pathlib").Path(__file__).resolve().parent.parent
-# task -> the module that generates its data (`python -m <module>` rewrites ftbench/data/<task>.jsonl)
+# task -> the module that generates its data (`python -m <module>` rewrites tools/data/shipped/data/<task>.jsonl)
 OFFLINE = {"bank_intents": "ftbench.generate_intents", "date_iso": "ftbench.generate_dates",
            "unit_convert": "ftbench.generate_units", "contact_json": "ftbench.generate_contacts"}
 
@@ -23,7 +23,7 @@ def test_generator_is_deterministic_and_matches_the_committed_data(task, module)
     gen = importlib.import_module(module)
     rows = gen.generate()
     assert rows == gen.generate()  # same seed, same data
-    committed = (REPO / "ftbench" / "data" / f"{task}.jsonl").read_text(encoding="utf-8")
+    committed = (REPO / "tools" / "data" / "shipped" / "data" / f"{task}.jsonl").read_text(encoding="utf-8")
     assert committed == "".join(json.dumps(r) + "\n" for r in rows)  # what ships is what the generator writes
     assert gen.generate(seed=12345) != rows  # the seed matters
 

@@ -7,7 +7,7 @@ from tools.data.datasets import DataError, prepare_splits
 
 
 def test_shipped_default_task_is_valid():
-    spec = load_spec("ftbench/tasks/bank_intents.yaml")
+    spec = load_spec("tools/data/shipped/tasks/bank_intents.yaml")
     assert spec.metric == "accuracy" and len(spec.labels) == 8
     assert spec.data_path(spec.data[0]).is_file()
 
@@ -63,7 +63,7 @@ def test_graph_input_names_a_task_three_ways(tiny_task):
     from tools.data.spec_loading import load_task
 
     assert load_task("bank_intents").name == "bank_intents"  # a shipped task's name
-    assert load_task("ftbench/tasks/bank_intents.yaml").name == "bank_intents"  # a spec file
+    assert load_task("tools/data/shipped/tasks/bank_intents.yaml").name == "bank_intents"  # a spec file
     assert load_task(tiny_task).name == "tiny_intents"  # a mapping
     with pytest.raises(SpecError, match="shipped: bank_intents"):
         load_task("no_such_task")

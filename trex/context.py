@@ -90,7 +90,8 @@ class Context:
     data_dirs: str = field(
         default_factory=lambda: _env("TREX_DATA_DIRS", ""),
         metadata={"description": "Extra directories (os.pathsep-separated) a task spec's data may be read from, "
-                                 "beside the spec's own directory, the cwd, cache_dir and ftbench/ (tools/data/safe_paths.py)."})
+                                 "beside the spec's own directory, the cwd, cache_dir and the shipped tasks' folder "
+                                 "(tools/data/safe_paths.py)."})
     device: Device = field(
         default_factory=lambda: _env("TREX_DEVICE", "auto"),
         metadata={"description": "Training device: auto, cpu or cuda."})

@@ -19,7 +19,7 @@ from tools.data.recipe_ops import symbol_ratio
 from tools.llm.chat_models import load_chat_model
 from trex.recipe import parse_recipe
 
-POOL = Path(__file__).resolve().parents[2] / "ftbench/data/support_queues_pool.jsonl"
+POOL = Path(__file__).resolve().parents[2] / "tools/data/shipped/data/support_queues_pool.jsonl"
 LABELS = ["network", "password", "hardware", "billing", "software"]
 
 

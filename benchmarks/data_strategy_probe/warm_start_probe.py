@@ -25,7 +25,7 @@ from trex.context import Context
 from trex.results import TrainResult
 
 HERE = Path(__file__).parent
-POOL = {"path": "../../ftbench/data/support_queues_pool.jsonl", "input_field": "text", "output_field": "queue",
+POOL = {"path": "../../tools/data/shipped/data/support_queues_pool.jsonl", "input_field": "text", "output_field": "queue",
         "weight": 2.0}
 PARENT = {"batch_size": 8, "epochs": 2, "layer_fraction": 0.5, "lora_alpha": 16, "lora_r": 8, "lr": 0.003,
           "max_samples": 60, "template": "chat", "recipe": {"extra_sources": [POOL]}}

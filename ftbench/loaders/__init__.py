@@ -57,7 +57,7 @@ def prepared_spec(task: str, cache_dir: str | Path | None = None):
     (its YAML names ${TREX_CACHE_DIR}, which is the default cache, not necessarily this one)."""
     import yaml
 
-    from tools.data.task_catalog import resolve_task
+    from ftbench.task_files import resolve_task
     from tools.data.spec_loading import parse_spec
 
     path = resolve_task(task)

@@ -182,16 +182,17 @@ def licence_limits(spec) -> list[str]:
     return limits
 
 
-def cmd_tasks(args) -> int:
+def cmd_tasks(args, dirs=(TASKS_DIR,)) -> int:
+    """The tasks in dirs: TREX's own; `ftbench tasks` passes FT-Bench's as well."""
     from tools.data.task_catalog import needs_prepare, shipped_tasks
     from trex.spec import SpecError
     from tools.data.spec_loading import load_spec
 
-    for name in shipped_tasks():
+    for name in shipped_tasks(dirs):
         # FT-Bench tasks fetch their public data first; listing them must not need it (or the network).
-        prepare = needs_prepare(name)
+        prepare = needs_prepare(name, dirs)
         try:
-            spec = load_spec(TASKS_DIR / f"{name}.yaml", check_data=not prepare)
+            spec = load_spec(resolve_task(name, dirs), check_data=not prepare)
             line = f"{spec.task_type:15s} {spec.metric.split(':')[-1]:20s} {spec.goal[:60]}"
             line += "".join(f"  [{limit}]" for limit in licence_limits(spec))
         except SpecError as err:

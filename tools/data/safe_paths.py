@@ -9,10 +9,10 @@ the allowed roots:
 * the current working directory,
 * the cache directory (``Context.cache_dir`` / ``TREX_CACHE_DIR``, default ``~/.cache/trex``),
 * every directory in ``TREX_DATA_DIRS`` / ``Context.data_dirs`` (``os.pathsep``-separated),
-* the shipped FT-Bench folder (``ftbench/``: its tasks and data).
+* the folder of the tasks that ship with TREX (``tools/data/shipped/``: their specs and data).
 
 So ``../../etc/passwd`` and a symlink that points out of the roots are rejected, while a spec in
-``ftbench/tasks`` may still name ``../data/x.jsonl``. Why: a spec can come from an API client
+``tools/data/shipped/tasks`` may still name ``../data/x.jsonl``. Why: a spec can come from an API client
 (``langgraph dev``), and what a data file holds ends up in training files, reports and bad-case tables.
 """
 from __future__ import annotations
@@ -39,11 +39,11 @@ def split_dirs(value: str | None) -> list[str]:
 def allowed_roots(spec_dir: str | Path | None = None, cache_dir: str | None = None,
                   data_dirs: str | list[str] | None = None) -> list[Path]:
     """The allowed roots, fully resolved. data_dirs None reads TREX_DATA_DIRS."""
-    from tools.data.task_catalog import TASKS_DIR  # light: paths only
+    from tools.data.task_catalog import SHIPPED_DIR  # light: paths only
 
     dirs = split_dirs(os.environ.get("TREX_DATA_DIRS")) if data_dirs is None else (
         split_dirs(data_dirs) if isinstance(data_dirs, str) else list(data_dirs))
-    candidates = [spec_dir, os.getcwd(), cache_dir or _default_cache_dir(), TASKS_DIR.parent, *dirs]
+    candidates = [spec_dir, os.getcwd(), cache_dir or _default_cache_dir(), SHIPPED_DIR, *dirs]
     roots = []
     for c in candidates:
         if c:
