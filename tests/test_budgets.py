@@ -4,16 +4,13 @@ from pathlib import Path
 
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.runtime import Runtime
 
-import graph.researcher
-import nodes.plan_round
 from trex.context import Context
 from graph.main import build_graph
 from tools.data.spec_loading import parse_spec
-from trex.state import State
 from memory.run_log import read_events
 from tools.run.budget import caps
+from tests.fake_chat import fake_model
 from tests.fake_runner import FakeRunner
 
 
@@ -70,15 +67,13 @@ def test_gpu_hours_cap_from_the_environment(tiny_task, context, monkeypatch, tmp
     assert_stopped_cleanly(state, "budget: gpu_hours 0.25 reached (0.3 spent)")
 
 
-def test_llm_spend_cap_stops_before_the_round_trains(tiny_task, context, monkeypatch):
-    real = nodes.plan_round.plan_round
-
-    def costly_plan(state: State, runtime: Runtime[Context], **kw) -> dict:  # what an LLM planner's ledger records
-        update = real(state, runtime, **kw)
-        return {**update, "llm": {**(update.get("llm") or state.llm), "cost_usd": 0.53}}
-
-    monkeypatch.setattr(graph.researcher, "plan_round", costly_plan)
-    state = build_graph().invoke({"task": with_budget(tiny_task, rounds=3, llm_usd=0.5)}, config(), context=context)
+def test_llm_spend_cap_stops_before_the_round_trains(tiny_task, context):
+    # An injected chat model plans round 1; only its answer is priced: 50 output tokens at 10,600 USD/1M = 0.53.
+    # (Its other steps have no scripted answer: they fall back offline with no tokens.)
+    plan = {"rationale": "two rates", "trials": [{"lr": 1e-3, "rationale": "a"}, {"lr": 2e-3, "rationale": "b"}]}
+    context.chat_model, context.llm_prices = "fake:priced", '{"fake:priced": {"input": 0, "output": 10600}}'
+    state = build_graph(chat_model=fake_model(RoundPlan=plan)).invoke(
+        {"task": with_budget(tiny_task, rounds=3, llm_usd=0.5)}, config(), context=context)
     assert_stopped_cleanly(state, "budget: llm_usd 0.50 reached (0.53 spent)")
     assert state["tree"]["n1"]["status"] == "skipped" and state["round"] == 0
     assert not [e for e in read_events(state["run_dir"]) if e["event"] == "train_start" and e["node"] == "n1"]

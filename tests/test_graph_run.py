@@ -5,8 +5,9 @@ from pathlib import Path
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-import nodes.plan_round
 from graph.main import build_graph
+from tests.fake_runner import FakeRunner
+from tools.trials import trial_jobs
 from trex.tree import ROOT
 from memory.run_log import read_events
 
@@ -36,17 +37,12 @@ def test_full_run_reaches_the_report_with_the_expected_tree(tiny_task, context):
         assert (Path(state["run_dir"]) / "best_adapter" / "adapter_config.json").is_file()
 
 
-def test_failed_trial_is_recorded_and_the_run_finishes(tiny_task, context, monkeypatch):
-    real = nodes.plan_round.propose
+def test_failed_trial_is_recorded_and_the_run_finishes(tiny_task, context):
+    def one_diverges(spec, data, cfg, ctx, init=None):  # t0 trains for real at lr 1e30: NaN loss in the worker
+        return trial_jobs.run_training(spec, data, {**cfg, "lr": 1e30} if cfg["id"] == "t0" else cfg, ctx, init)
 
-    def propose_one_bad(*args, **kwargs):
-        rationale, cfgs = real(*args, **kwargs)
-        cfgs[0]["lr"] = 1e30  # diverges: NaN loss inside the training subprocess
-        return rationale, cfgs
-
-    monkeypatch.setattr(nodes.plan_round, "propose", propose_one_bad)
     task = {**tiny_task, "budget": {**tiny_task["budget"], "rounds": 1}}
-    state = build_graph().invoke({"task": task}, config(), context=context)
+    state = build_graph(runner=FakeRunner(train=one_diverges)).invoke({"task": task}, config(), context=context)
     results = state["tree"]["n1"]["results"]
     assert results["t0"]["status"] == "failed" and "loss became" in results["t0"]["error"]
     assert results["t0"]["score"] == 0.0  # the metric's worst value
