@@ -108,7 +108,9 @@ def cmd_expect(args) -> int:
     if not args.replay:
         raise ValueError("ftbench expect needs --replay TABLE: the exact expectation is computed from a complete table")
     out = Path(args.out)
-    runs = load_runs(args.runs)
+    # Several comparisons pool: e.g. the baselines' trial-budget runs and TREX-UCT's from the equal-compute run
+    # (TREX-UCT runs its trial budget there too); equal-compute baseline runs (max_tokens set) are left out.
+    runs = [r for d in _list(args.runs) for r in load_runs(d) if r.get("max_tokens") is None]
     ec = load_runs(args.equal_compute) if args.equal_compute else None
     result = expectations(_list(args.tasks), args.space, args.budget, _context(args), _runner(args), runs, ec,
                           out / "work", where=args.runs)
@@ -197,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
                                                           "TPE and TREX over a comparison's seeds")
     xp.add_argument("--budget", type=int, required=True, help="trials per run (the comparison's)")
     xp.add_argument("--replay", metavar="TABLE", required=True, help="the complete replay table")
-    xp.add_argument("--runs", required=True, help="output directory of the `ftbench run` at equal trials")
+    xp.add_argument("--runs", required=True, help="output directories of `ftbench run` (comma-separated, pooled) "
+                    "with the runs at the trial budget; equal-compute baseline runs among them are left out")
     xp.add_argument("--equal-compute", help="output directory of the `ftbench run --compute tokens`, if any")
     xp.add_argument("--title", help="the tier's name in expectations.md")
     xp.add_argument("--command-line", help="the command to print as the reproduction (default: this one)")

@@ -77,6 +77,11 @@ def load_runs(directory: str | Path) -> list[dict]:
 def _check_runs(records: list[dict], space: str, budget: int, tasks: list[str], where: str) -> None:
     """The runs must be the comparison the expectation is for: the same space and trial budget, every task."""
     check_comparable(records)
+    seen: set[tuple] = set()
+    for r in records:
+        if (r["task"], r["policy"], r["seed"]) in seen:
+            raise ValueError(f"runs in {where} hold {r['policy']} on {r['task']} seed {r['seed']} twice")
+        seen.add((r["task"], r["policy"], r["seed"]))
     wrong = {(r.get("space", space), r["budget"]) for r in records} - {(space, budget)}
     if wrong:
         raise ValueError(f"runs in {where} were given space/budget {sorted(wrong)}, the expectation space {space!r} "
@@ -157,7 +162,9 @@ def expectations(tasks: list[str], space: str, budget: int, ctx, runner, runs: l
 
 
 def _ci(x: dict) -> str:
-    return f"{x['mean']:.3f} [{x['ci'][0]:.3f}, {x['ci'][1]:.3f}]"
+    """mean [interval], or the mean alone where the interval is a point (a policy that ignores the seed)."""
+    lo, hi = x["ci"]
+    return f"{x['mean']:.3f}" if abs(hi - lo) < 5e-4 else f"{x['mean']:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
 def _ratio(x: dict) -> str:
@@ -176,9 +183,7 @@ def _tables(part: dict, tasks: list[str], extra: dict[str, list[str]]) -> list[s
             for p in policies]
     lines = ["| task | " + " | ".join(head + list(extra)) + " |", "|---" * (1 + len(head) + len(extra)) + "|"]
     for i, t in enumerate(tasks):
-        cells = [f"{part[p]['per_task'][t]['mean']:.3f}" if p in ("random_exact", TREX_UCT) or
-                 abs(part[p]['per_task'][t]['ci'][1] - part[p]['per_task'][t]['ci'][0]) < 5e-4
-                 else _ci(part[p]["per_task"][t]) for p in policies]
+        cells = [_ci(part[p]["per_task"][t]) for p in policies]
         lines.append(f"| {t} | " + " | ".join(cells + [v[i] for v in extra.values()]) + " |")
     lines.append("| **mean over tasks** | " + " | ".join(
         f"**{part[p]['mean']:.3f}**" if p == "random_exact" else _ci(part[p]) for p in policies)
@@ -195,7 +200,7 @@ def _tables(part: dict, tasks: list[str], extra: dict[str, list[str]]) -> list[s
 
 def render(result: dict, title: str, command: str) -> str:
     tasks, per = result["tasks"], result["per_task"]
-    seeds = sorted({n for row in result["trials"].values() for n in row["seeds"].values()})
+    seeds = sorted({n for p, row in result["trials"].items() if p != "random_exact" for n in row["seeds"].values()})
     lines = [f"# {title}: P1 as expectations", "",
              f"Space `{result['space']}`, **{result['budget']} trials** per run, mean normalised test gain of the best "
              "trial on validation. Random search's expectation is exact: the average over every subset of "
