@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from graph.cli.commands import main, open_graph
+from graph.cli.commands import main
+from graph.cli.run_graph import open_graph
 from trex.state import State
 from tools.reports import report_plots
 from tools.reports.report import write_report_files

@@ -9,19 +9,8 @@ import uuid
 from dataclasses import asdict
 from pathlib import Path
 
+from graph.cli.run_graph import open_graph
 from tools.data.task_catalog import DEFAULT_TASK, TASKS_DIR, resolve_task
-
-def open_graph(run_dir: Path, checkpoint_url: str | None = None):
-    """The graph on this run's checkpointer (SQLite or Postgres, graph.checkpointing), and a handle to close()."""
-    from contextlib import ExitStack
-
-    from graph.checkpointing import open_checkpointer
-    from graph.main import build_graph
-
-    handle = ExitStack()
-    saver = handle.enter_context(open_checkpointer(run_dir, checkpoint_url))
-    return build_graph(saver), handle
-
 
 def _print_update(update: dict) -> None:
     for node, delta in update.items():

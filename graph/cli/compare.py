@@ -13,7 +13,7 @@ def finished_run(run_dir: Path, checkpoint_url: str | None = None) -> tuple[dict
     """(checkpointed values, run.json's context) of a finished run; FileNotFoundError or ValueError (one line)
     when run_dir is not a run, or not finished."""
     from graph import checkpointing
-    from graph.cli.commands import open_graph
+    from graph.cli.run_graph import open_graph
 
     where = checkpointing.location(run_dir) if run_dir.is_dir() else {}
     if not (run_dir / "run.json").is_file() or (where.get("kind") == "sqlite" and not (run_dir / where["path"]).is_file()):
