@@ -101,6 +101,7 @@ def cmd_reuse(args) -> int:
 def cmd_expect(args) -> int:
     """Exact random search from the complete replay table beside a comparison's runs (`ftbench run` over many
     seeds), and TREX-UCT's ratios: expectations.md in --out."""
+    import tempfile
     from pathlib import Path
 
     from ftbench.expectations import expectations, load_runs, write
@@ -112,8 +113,9 @@ def cmd_expect(args) -> int:
     # (TREX-UCT runs its trial budget there too); equal-compute baseline runs (max_tokens set) are left out.
     runs = [r for d in _list(args.runs) for r in load_runs(d) if r.get("max_tokens") is None]
     ec = load_runs(args.equal_compute) if args.equal_compute else None
-    result = expectations(_list(args.tasks), args.space, args.budget, _context(args), _runner(args), runs, ec,
-                          out / "work", where=args.runs)
+    with tempfile.TemporaryDirectory() as work:  # the tasks' prepared splits: scratch, not results
+        result = expectations(_list(args.tasks), args.space, args.budget, _context(args), _runner(args), runs, ec,
+                              Path(work), where=args.runs)
     command = "ftbench " + " ".join(sys.argv[1:]) if args.command_line is None else args.command_line
     path = write(result, out, args.title or f"space {args.space}, {args.budget} trials", command)
     t = result["trials"]
