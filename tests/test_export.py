@@ -197,3 +197,21 @@ def test_a_run_without_a_best_adapter_is_a_one_line_error(tmp_path):
         assert done.returncode == 2 and "Traceback" not in done.stderr
         assert done.stderr.strip().splitlines() == [f"error: {run} has no best adapter: the run has not finished, "
                                                     "no trial succeeded, or the base model beat every trial"]
+
+
+def test_trex_export_gguf_writes_a_checked_gguf_and_an_ollama_modelfile(run_dir, tmp_path, capsys):
+    out = tmp_path / "gguf"
+    capsys.readouterr()
+    assert main(["export", str(run_dir), "--out", str(out), "--gguf"]) == 0
+    printed = capsys.readouterr().out
+    gguf = out / "tiny_intents-q8_0.gguf"
+    assert gguf.is_file() and not (out / "adapter_model.safetensors").exists()
+    assert "gguf q8_0" in printed and ": ok" in printed and "FAILED" not in printed
+    modelfile = (out / "Modelfile").read_text()
+    assert "FROM ./tiny_intents-q8_0.gguf" in modelfile and "<|im_start|>{{ .Role }}" in modelfile
+    assert 'SYSTEM """Which request is this? Answer with one of: balance, card_lost, loan."""' in modelfile
+    assert 'PARAMETER stop "<|im_end|>"' in modelfile and "PARAMETER temperature 0" in modelfile
+    readme = (out / "README.md").read_text()
+    assert "## Checked" in readme and "gguf q8_0" in readme and "ollama create tiny-intents -f Modelfile" in readme
+    manifest = json.loads((out / "trex_model.json").read_text())
+    assert manifest["kind"] == "gguf" and manifest["gguf"] == {"file": gguf.name, "quant": "q8_0"}

@@ -155,8 +155,9 @@ def cmd_predict(args) -> int:
 def cmd_export(args) -> int:
     from tools.export.export import export_tuned
 
-    out = export_tuned(args.run_dir, args.out, merge=args.merge, device=args.device)
-    print(f"{'merged model' if args.merge else 'adapter'}: {out} (how to use it: {out / 'README.md'})")
+    out = export_tuned(args.run_dir, args.out, merge=args.merge, device=args.device,
+                       gguf=args.quant if args.gguf else None, verify=not args.no_check)
+    print(f"exported to {out} (how to use it: {out / 'README.md'})")
     return 0
 
 
@@ -257,10 +258,14 @@ def main(argv: list[str] | None = None) -> int:
         description="Write the best adapter of RUN_DIR to --out with its tokenizer (chat template), trex_model.json "
                     "and a README.md (loading with transformers + PEFT, serving with vLLM). --merge writes the base "
                     "model with the adapter merged in, a plain Hugging Face model (safetensors) that "
-                    "AutoModelForCausalLM.from_pretrained loads without TREX.")
+                    "AutoModelForCausalLM.from_pretrained loads without TREX; --gguf writes it as GGUF (+ Modelfile). "
+                    "Each export must answer the run's validation rows as the run did (docs/export.md).")
     export.add_argument("run_dir", metavar="RUN_DIR", help="a run directory or its best_adapter/")
     export.add_argument("--out", required=True, metavar="DIR", help="a new (or empty) directory")
     export.add_argument("--merge", action="store_true", help="merge the adapter into the base model")
+    export.add_argument("--gguf", action="store_true", help="write GGUF + Ollama Modelfile (with --merge: beside it)")
+    export.add_argument("--quant", default="q8_0", choices=["f16", "q8_0"], help="GGUF weights (default q8_0)")
+    export.add_argument("--no-check", action="store_true", help="skip checking the export against the run")
     export.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"], help="where to merge (default cpu)")
     export.set_defaults(func=cmd_export)
     from graph.cli.compare import add_parser as add_compare  # its own module, as this one is full

@@ -20,18 +20,45 @@ def _prompt_lines(manifest: dict) -> list[str]:
     return [f"Prompt ({{input}} is the input): {shape}", "", how]
 
 
-def export_readme(manifest: dict, out: Path) -> str:
+def _gguf_lines(manifest: dict) -> list[str]:
+    gguf = manifest["gguf"]
+    return ["## Run it with llama.cpp or Ollama", "",
+            f"`{gguf['file']}` is the tuned model (adapter merged in) as GGUF, {gguf['quant']}, with its tokenizer and "
+            "chat template inside. `Modelfile` gives Ollama the same prompt (the task's system turn) and greedy "
+            "decoding.", "", "```sh",
+            f"llama-cli -m {gguf['file']} -sys {json.dumps(manifest['prompt']['chat_messages'][0]['content'])} "
+            "-p 'YOUR INPUT' --temp 0  # llama.cpp",
+            f"ollama create {manifest['task_name'].replace('_', '-')} -f Modelfile && "
+            f"ollama run {manifest['task_name'].replace('_', '-')} 'YOUR INPUT'", "```", ""]
+
+
+def _what(manifest: dict, merged: bool) -> str:
+    if manifest["kind"] == "gguf":
+        return f"A GGUF file ({manifest['gguf']['quant']}) of the tuned model"
+    return "A full model (adapter merged in)" if merged else "A LoRA adapter"
+
+
+def export_readme(manifest: dict, out: Path, check: list[str] | None = None) -> str:
+    """check: the lines of the export check (tools/export/export_check.py), shown as they were printed."""
     merged = (out / "config.json").is_file()
     base, scores = manifest["base_model"], manifest.get("scores") or {}
     lines = [f"# {manifest['task_name']}: {base} tuned by TREX", "",
-             f"{'A full model (adapter merged in)' if merged else 'A LoRA adapter'} for a "
+             f"{_what(manifest, merged)} for a "
              f"{manifest['task']['task_type']} task. Test {scores.get('metric', 'score')}: {scores.get('test')} "
              f"(base model: {scores.get('base_test')}). Everything TREX knows about it is in `trex_model.json`.", ""]
     if manifest.get("base_weights"):
         lines += [f"Trained on: {manifest['base_weights']}.", ""]
     for warning in manifest.get("licence_warnings") or []:
         lines += [f"**Data licence:** {warning}", ""]
-    lines += _prompt_lines(manifest) + ["", "## Load it", "", "`DIR` is this directory.", "", "```python"]
+    lines += _prompt_lines(manifest) + [""]
+    if check:
+        lines += ["## Checked", "", "Loaded back from these files, this export's answers to the run's validation "
+                  "rows against the run's own model's:", "", "```", *check, "```", ""]
+    if manifest.get("gguf"):
+        lines += _gguf_lines(manifest)
+    if manifest["kind"] == "gguf":
+        return "\n".join(lines)
+    lines += ["## Load it", "", "`DIR` is this directory.", "", "```python"]
     if merged:
         lines += ["from transformers import AutoModelForCausalLM, AutoTokenizer",
                   "model = AutoModelForCausalLM.from_pretrained(DIR)", "tokenizer = AutoTokenizer.from_pretrained(DIR)"]

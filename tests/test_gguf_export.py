@@ -1,0 +1,156 @@
+"""GGUF export (tools/export/gguf_export.py) and the export check (tools/export/export_check.py) on tiny models:
+the file reads back through transformers' own GGUF loader with the merged model's logits, an architecture it
+cannot write is a one-line error, and an export whose file was altered fails with the examples that differ.
+(`trex export RUN --gguf` on a real finished run is in tests/test_export.py, which shares that run.)"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from graph.cli.commands import main
+from tests.conftest import LABELS, REPO
+from tools.export.export_check import ExportCheckFailed
+from tools.export.gguf_export import gguf_architecture, load_gguf, write_gguf
+from tools.export.manifest import INPUT
+from tools.worker.prompting import chat_messages, plain_prompt
+
+INSTRUCTION = "Which request is this?"
+TEXT = "I lost my card yesterday, 4521 is the number"
+
+
+def _tiny(model_cache: Path) -> Path:
+    from tools.models.base_models import TINY, resolve_model_dir
+
+    return Path(resolve_model_dir(TINY, model_cache))
+
+
+def _model(kind: str, model_cache: Path):
+    """The tiny Llama (2 layers, 4 query / 2 key-value heads: the q/k permutation matters) or a Qwen-shaped twin."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2Config, Qwen3Config
+
+    tokenizer = AutoTokenizer.from_pretrained(_tiny(model_cache))
+    if kind == "llama":
+        return AutoModelForCausalLM.from_pretrained(_tiny(model_cache)).eval(), tokenizer
+    shape = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                 num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True)
+    # Qwen3's loader in transformers reads no head_dim from a GGUF: keep its default (128).
+    config = Qwen2Config(**shape) if kind == "qwen2" else Qwen3Config(**shape, head_dim=128)
+    torch.manual_seed(0)
+    return AutoModelForCausalLM.from_config(config).eval(), tokenizer
+
+
+@pytest.mark.parametrize("kind, quant, tolerance", [("llama", "f16", 5e-3), ("llama", "q8_0", 5e-2),
+                                                     ("qwen3", "q8_0", 5e-2), ("qwen2", "f16", 5e-3)])
+def test_a_gguf_reads_back_through_transformers_with_the_same_logits(kind, quant, tolerance, model_cache, tmp_path):
+    import torch
+
+    model, tokenizer = _model(kind, model_cache)
+    path = write_gguf(model, tokenizer, tmp_path / f"m-{quant}.gguf", quant)
+    back, back_tokenizer = load_gguf(path)
+    prompt = tokenizer.apply_chat_template(chat_messages(INSTRUCTION, TEXT, LABELS), tokenize=False,
+                                           add_generation_prompt=True)
+    ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    # The tokenizer in the file: the same ids, the same chat template and special tokens.
+    assert torch.equal(back_tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"], ids)
+    assert back_tokenizer.chat_template == tokenizer.chat_template
+    assert (back_tokenizer.eos_token, back_tokenizer.bos_token) == (tokenizer.eos_token, tokenizer.bos_token)
+    with torch.no_grad():
+        want, got = model(ids).logits, back(ids).logits
+    assert (want - got).abs().max().item() < tolerance * max(1.0, want.abs().max().item())
+    # A random model's top tokens are near ties, which 8-bit weights may flip at a few positions.
+    agree = (want.argmax(-1) == got.argmax(-1)).float().mean().item()
+    assert agree == 1.0 if quant == "f16" else agree >= 0.8
+
+
+def test_an_unsupported_architecture_is_a_one_line_error(tmp_path, capsys):
+    from transformers import GPT2Config
+
+    with pytest.raises(ValueError) as err:
+        gguf_architecture(GPT2Config())
+    message = str(err.value)
+    assert "\n" not in message and "Llama" in message and "Qwen2" in message and "Qwen3" in message
+    assert "'gpt2'" in message
+    # Through the CLI: refused before anything is loaded or written.
+    model = tmp_path / "run" / "best_adapter"
+    model.mkdir(parents=True)
+    GPT2Config(n_layer=1, n_embd=8, n_head=2).save_pretrained(model)
+    (model / "trex_model.json").write_text(json.dumps({"kind": "full", "base_model": "gpt2"}))
+    assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "out"), "--gguf"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"error: {message}"]
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture
+def full_run(tmp_path, model_cache) -> Path:
+    """A run directory as the graph leaves one, without training: the tiny model as a full fine-tune in
+    best_adapter/ with its trex_model.json, and validation rows in data/val.jsonl."""
+    run = tmp_path / "run"
+    shutil.copytree(_tiny(model_cache), run / "best_adapter")
+    task = {"task_type": "classification", "instruction": INSTRUCTION, "labels": LABELS, "metric": "accuracy",
+            "max_new_tokens": 32, "scoring": "choice"}
+    manifest = {"format": "trex-model/1", "kind": "full", "task_name": "tiny_intents", "base_model": "trex/tiny-random",
+                "base_model_path": None, "base_weights": "", "task": task, "scoring": "choice",
+                "prompt": {"template": "chat", "instruction": INSTRUCTION,
+                           "chat_messages": chat_messages(INSTRUCTION, INPUT, LABELS),
+                           "plain": plain_prompt(INSTRUCTION, INPUT, LABELS)},
+                "input_fields": ["text"], "licence_warnings": [], "trial": {}, "tokenizer": True,
+                "scores": {"metric": "accuracy", "val": 0.5, "test": 0.5}}
+    (run / "best_adapter" / "trex_model.json").write_text(json.dumps(manifest))
+    rows = [json.loads(line) for line in (REPO / "tools/data/shipped/data/bank_intents.jsonl").read_text().splitlines()]
+    rows = [{"input": r["text"], "output": r["intent"]} for r in rows if r["intent"] in LABELS][:16]
+    (run / "data").mkdir()
+    (run / "data" / "val.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return run
+
+
+def test_a_checked_gguf_export_writes_the_check_into_its_readme(full_run, tmp_path, capsys):
+    from tools.export.export import export_tuned
+
+    out = export_tuned(full_run, tmp_path / "out", gguf="f16")
+    printed = capsys.readouterr().out
+    assert "check on 16 validation rows of run" in printed
+    assert "gguf f16   16/16 answers as the run (100.0 %, needs 99.5 %), accuracy" in printed
+    assert "llama.cpp: not checked" in printed or "llama.cpp:" in printed
+    readme = (out / "README.md").read_text()
+    assert "## Checked" in readme and "gguf f16   16/16 answers as the run" in readme
+    assert "ollama create tiny-intents -f Modelfile" in readme and "llama-cli -m tiny_intents-f16.gguf" in readme
+    assert json.loads((out / "trex_model.json").read_text())["gguf"] == {"file": "tiny_intents-f16.gguf",
+                                                                           "quant": "f16"}
+
+
+def _negate_output_norm(path: Path) -> None:
+    """Alter a written GGUF in place: the final norm's weights negated, which negates every logit."""
+    from gguf import GGUFReader
+
+    reader = GGUFReader(str(path), "r+")
+    tensor = next(t for t in reader.tensors if t.name == "output_norm.weight")
+    tensor.data[...] = -tensor.data
+    reader.data.flush()
+
+
+def test_the_check_fails_with_the_differing_examples_when_the_written_model_is_altered(full_run, tmp_path,
+                                                                                        monkeypatch):
+    from tools.export import gguf_export
+    from tools.export.export import export_tuned
+
+    def write_then_alter(*args, **kwargs):
+        path = write_gguf(*args, **kwargs)
+        _negate_output_norm(path)
+        return path
+
+    monkeypatch.setattr(gguf_export, "write_gguf", write_then_alter)
+    with pytest.raises(ExportCheckFailed) as err:
+        export_tuned(full_run, tmp_path / "out", gguf="f16")
+    lines = str(err.value).splitlines()
+    assert lines[0].startswith("export check failed: gguf f16 answer differently from the run")
+    assert "FAILED" in lines[1] and "needs 99.5 %" in lines[1]
+    differing = [line for line in lines if line.startswith("  input ")]
+    shown = [re.fullmatch(r"  input '.+': run '(\w+)', export '(\w+)'", line) for line in differing]
+    assert differing and all(m and m[1] != m[2] for m in shown)
+    readme = (tmp_path / "out" / "README.md").read_text()
+    assert "FAILED" in readme  # the README of the files left behind says so too
