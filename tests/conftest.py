@@ -113,6 +113,17 @@ SLOW_TESTS = {
     "test_parallel_trials::test_ctrl_c_kills_the_workers_before_trex_goes_on",
     "test_parallel_trials::test_a_round_fans_out_bounded_by_max_parallel_trials_and_keeps_the_plan_order",
     "test_parallel_trials::test_killing_trex_kills_its_training_worker",
+    # The embedding model (ONNX) loads in seconds; these index or embed with it.
+    "test_insights::test_embeddings_place_related_sentences_closer",
+    "test_insights::test_a_text_is_embedded_once_per_process",
+    "test_insights::test_corpus_is_indexed_once_and_retrieves_the_relevant_note",
+    "test_llm_distill_research::test_offline_research_has_an_extractive_brief",
+    # Whole graph runs (fake trials) and multi-run comparisons.
+    "test_wall_budget_resume::test_a_run_resumed_after_a_long_pause_is_charged_its_running_time_and_runs_its_next_round",
+    "test_wall_budget_resume::test_a_run_whose_running_time_exceeds_the_budget_still_stops_across_a_resume",
+    "test_wall_budget_resume::test_a_run_without_resumes_is_charged_from_its_start",
+    "test_ftbench_expectations::test_ftbench_expect_writes_the_exact_expectation_beside_the_sampled_runs",
+    "test_ftbench_runner::test_per_round_runs_the_same_budget_in_more_smaller_rounds",
 }
 
 
