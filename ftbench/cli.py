@@ -106,9 +106,21 @@ def cmd_expect(args) -> int:
 
     from ftbench.expectations import expectations, load_runs, write
 
-    if not args.replay:
-        raise ValueError("ftbench expect needs --replay TABLE: the exact expectation is computed from a complete table")
     out = Path(args.out)
+    command = "ftbench " + " ".join(sys.argv[1:]) if args.command_line is None else args.command_line
+    if args.pool:  # tiers already computed: pool their expectations.json files
+        import json
+
+        from ftbench.expectations import pool, render_pooled
+
+        pooled = pool([json.loads(Path(p).read_text(encoding="utf-8")) for p in _list(args.pool)])
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "expectations.json").write_text(json.dumps({**pooled, "command": command}, indent=1), encoding="utf-8")
+        (out / "expectations.md").write_text(render_pooled(pooled, command), encoding="utf-8")
+        print(f"written: {out / 'expectations.md'}")
+        return 0
+    if not (args.replay and args.runs and args.tasks and args.budget):
+        raise ValueError("ftbench expect needs --tasks, --budget, --replay TABLE (complete) and --runs, or --pool")
     # Several comparisons pool: e.g. the baselines' trial-budget runs and TREX-UCT's from the equal-compute run
     # (TREX-UCT runs its trial budget there too); equal-compute baseline runs (max_tokens set) are left out.
     runs = [r for d in _list(args.runs) for r in load_runs(d) if r.get("max_tokens") is None]
@@ -116,7 +128,6 @@ def cmd_expect(args) -> int:
     with tempfile.TemporaryDirectory() as work:  # the tasks' prepared splits: scratch, not results
         result = expectations(_list(args.tasks), args.space, args.budget, _context(args), _runner(args), runs, ec,
                               Path(work), where=args.runs)
-    command = "ftbench " + " ".join(sys.argv[1:]) if args.command_line is None else args.command_line
     path = write(result, out, args.title or f"space {args.space}, {args.budget} trials", command)
     t = result["trials"]
     print(f"mean test gain: random exact {t['random_exact']['mean']:.3f}, "
@@ -159,12 +170,10 @@ def cmd_tasks(args) -> int:
     return list_tasks(args, TASK_DIRS)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ftbench", description="FT-Bench: TREX's policies against random search "
-                                                                 "and Optuna TPE at an equal trial budget.")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _shared(tasks_required: bool) -> argparse.ArgumentParser:
+    """The options every subcommand that runs tasks shares (--tasks optional where another input can replace it)."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--tasks", required=True, help="comma-separated shipped task names or spec files")
+    common.add_argument("--tasks", required=tasks_required, help="comma-separated shipped task names or spec files")
     common.add_argument("--out", default="ftbench-results", help="output directory")
     common.add_argument("--cache-dir", help="trial cache (default $TREX_CACHE_DIR or ~/.cache/trex)")
     common.add_argument("--device", help="auto, cpu or cuda")
@@ -172,6 +181,14 @@ def main(argv: list[str] | None = None) -> int:
     common.add_argument("--max-eval", type=int, help="validation examples scored per trial")
     common.add_argument("--space", default="full", help="search space shared by all policies: full (the planner's "
                                                         "grid) or bench (the restricted grid of the replay table)")
+    return common
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ftbench", description="FT-Bench: TREX's policies against random search "
+                                                                 "and Optuna TPE at an equal trial budget.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    common, loose = _shared(True), _shared(False)
     run = sub.add_parser("run", parents=[common], help="compare policies at an equal trial budget")
     run.add_argument("--policy", default=",".join(ALL_POLICIES), help=f"comma-separated: {', '.join(ALL_POLICIES)}")
     run.add_argument("--seeds", default="0,1,2")
@@ -197,11 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     ex = sub.add_parser("export", parents=[common], help="add the trial cache's results to a replay table")
     ex.add_argument("--table", required=True)
     ex.set_defaults(func=cmd_export)
-    xp = sub.add_parser("expect", parents=[common], help="P1 as expectations: exact random search from the table, "
+    xp = sub.add_parser("expect", parents=[loose], help="P1 as expectations: exact random search from the table, "
                                                           "TPE and TREX over a comparison's seeds")
-    xp.add_argument("--budget", type=int, required=True, help="trials per run (the comparison's)")
-    xp.add_argument("--replay", metavar="TABLE", required=True, help="the complete replay table")
-    xp.add_argument("--runs", required=True, help="output directories of `ftbench run` (comma-separated, pooled) "
+    xp.add_argument("--budget", type=int, help="trials per run (the comparison's)")
+    xp.add_argument("--replay", metavar="TABLE", help="the complete replay table")
+    xp.add_argument("--pool", help="comma-separated expectations.json of several tiers: pool them instead")
+    xp.add_argument("--runs", help="output directories of `ftbench run` (comma-separated, pooled) "
                     "with the runs at the trial budget; equal-compute baseline runs among them are left out")
     xp.add_argument("--equal-compute", help="output directory of the `ftbench run --compute tokens`, if any")
     xp.add_argument("--title", help="the tier's name in expectations.md")

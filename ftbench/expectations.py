@@ -151,14 +151,45 @@ def expectations(tasks: list[str], space: str, budget: int, ctx, runner, runs: l
         if spent:
             exact_ec[name] = per_task[name]["random_exact_at_tokens"]
     _check_runs(runs, space, budget, names, where)
+    gains = _gains([r for r in runs if r["task"] in names])
     out = {"tasks": names, "space": space, "budget": budget, "per_task": per_task,
-           "trials": compare(_gains([r for r in runs if r["task"] in names]), exact, names)}
+           "trials": compare(gains, exact, names), "raw": {"trials": {"gains": gains, "exact": exact}}}
     if equal_compute:
         _check_runs(equal_compute, space, budget, names, f"{where} (equal compute)")
         if set(exact_ec) != set(names):
             raise ValueError("the equal-compute runs need a uct_global run on every task (its tokens are the budget)")
-        out["equal_compute"] = compare(_gains([r for r in equal_compute if r["task"] in names]), exact_ec, names)
+        gains = _gains([r for r in equal_compute if r["task"] in names])
+        out["equal_compute"] = compare(gains, exact_ec, names)
+        out["raw"]["equal_compute"] = {"gains": gains, "exact": exact_ec}
     return out
+
+
+def pool(results: list[dict]) -> dict:
+    """Several tiers' expectations (expectations.json) as one: means and intervals over every task of every
+    tier (each tier keeps its own space and budget; a task in two tiers is refused)."""
+    tasks = [t for r in results for t in r["tasks"]]
+    if len(set(tasks)) < len(tasks):
+        raise ValueError("a task appears in two of the pooled tiers")
+    out = {"tasks": tasks, "tiers": [f"{r['space']} at {r['budget']} trials" for r in results]}
+    for part in ("trials", "equal_compute"):
+        if all(part in r["raw"] for r in results):
+            gains: dict = {}
+            for r in results:
+                for p, by_task in r["raw"][part]["gains"].items():
+                    gains.setdefault(p, {}).update(by_task)
+            exact = {t: v for r in results for t, v in r["raw"][part]["exact"].items()}
+            out[part] = compare({p: g for p, g in gains.items() if set(g) == set(tasks)}, exact, tasks)
+    return out
+
+
+def render_pooled(pooled: dict, command: str) -> str:
+    lines = ["# All tiers pooled: P1 as expectations", "", "Tiers: " + "; ".join(pooled["tiers"]) + ". Means over "
+             "every task of every tier; intervals resample seeds within each task (not the choice of tasks).", "",
+             "```bash", command, "```"]
+    for part, title in (("trials", "Equal trial budget"), ("equal_compute", "Equal compute (training tokens)")):
+        if part in pooled:
+            lines += ["", f"## {title}", ""] + _tables(pooled[part], pooled["tasks"], {})
+    return "\n".join(lines) + "\n"
 
 
 def _ci(x: dict) -> str:
@@ -205,9 +236,10 @@ def render(result: dict, title: str, command: str) -> str:
              f"Space `{result['space']}`, **{result['budget']} trials** per run, mean normalised test gain of the best "
              "trial on validation. Random search's expectation is exact: the average over every subset of "
              f"{result['budget']} configurations of the task's complete replay table, ties on validation averaged "
-             "(`ftbench/expectation.py`); the sampled random runs are shown beside it as a check. TPE and TREX's "
-             f"policies are means over {'/'.join(map(str, seeds))} seeds, the baselines seeded by task and seed "
-             "(draws independent across tasks).", "",
+             "(`ftbench/expectation.py`); the sampled random runs are shown beside it as a check. TPE, the sampled "
+             "random runs and TREX's policies are means over seeds (each column head says how many: "
+             f"{'/'.join(map(str, seeds))}); the baselines are seeded by task and seed, so their draws are "
+             "independent across tasks.", "",
              "Intervals: 95 % percentile bootstrap, 2000 resamples of the seeds within each task. They cover the "
              "seeds only, **not the choice of tasks**: another set of tasks could move every number more than the "
              "intervals say. TREX's policies do not vary with the seed (a deterministic planner, no LLM), so their "

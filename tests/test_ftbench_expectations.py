@@ -152,3 +152,20 @@ def test_ftbench_expect_writes_the_exact_expectation_beside_the_sampled_runs(tas
     assert result["trials"]["tpe"]["ratio"] == pytest.approx(uct / result["trials"]["tpe"]["mean"])
     text = render(result, "hand", "ftbench expect ...")
     assert "not the choice of tasks" in text and "ftbench expect ..." in text and math.isfinite(uct)
+
+
+def test_pooled_tiers_average_every_task_and_refuse_a_task_in_two_tiers():
+    """Both tiers together: the means and ratios run over every task of every tier, each with its own exact
+    random expectation."""
+    from ftbench.expectations import pool
+
+    def tier(task, uct, tpe, exact):
+        return {"tasks": [task], "space": "s", "budget": 4,
+                "raw": {"trials": {"gains": {"uct_global": {task: uct}, "tpe": {task: tpe}}, "exact": {task: exact}}}}
+    pooled = pool([tier("t1", [0.8, 0.8], [0.4, 0.6], 0.4), tier("t2", [0.6], [0.3, 0.3, 0.3], 0.2)])
+    assert pooled["trials"]["tpe"]["mean"] == pytest.approx(0.4)
+    assert pooled["trials"]["random_exact"]["mean"] == pytest.approx(0.3)
+    assert pooled["trials"]["tpe"]["ratio"] == pytest.approx(0.7 / 0.4)
+    assert pooled["trials"]["tpe"]["per_task"]["t2"]["ratio"] == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="two of the pooled tiers"):
+        pool([tier("t1", [0.8], [0.4], 0.4), tier("t1", [0.8], [0.4], 0.4)])
