@@ -242,8 +242,8 @@ def render(result: dict, title: str, command: str) -> str:
              "independent across tasks.", "",
              "Intervals: 95 % percentile bootstrap, 2000 resamples of the seeds within each task. They cover the "
              "seeds only, **not the choice of tasks**: another set of tasks could move every number more than the "
-             "intervals say. TREX's policies do not vary with the seed (a deterministic planner, no LLM), so their "
-             "cells and their ratio to exact random search are points.", "",
+             "intervals say. Where a policy's gain does not vary with the seed (TREX's planner is deterministic without an "
+             "LLM), its cells and its ratio to exact random search are points.", "",
              "Reproduce (replay, no training):", "", "```bash", command, "```", "",
              f"## Equal trial budget: {result['budget']} trials", ""]
     extra = {"val-oracle": [f"{per[t]['val_oracle']:.3f}" for t in tasks],
@@ -257,7 +257,7 @@ def render(result: dict, title: str, command: str) -> str:
         lines += ["", "## Equal compute: random search and TPE train as many tokens as TREX-UCT", "",
                   "Exact random search draws until its training tokens reach TREX-UCT's on the same task and seed; "
                   "the trial that crosses the line finishes (every draw order enumerated).", ""]
-        extra = {"TREX-UCT tokens (k)": [", ".join(f"{b / 1000:.1f}" for b in per[t]["token_budgets"])
+        extra = {"TREX-UCT tokens (k)": [", ".join(dict.fromkeys(f"{b / 1000:.1f}" for b in per[t]["token_budgets"]))
                                          for t in tasks]}
         lines += _tables(result["equal_compute"], tasks, extra)
     return "\n".join(lines) + "\n"
