@@ -62,7 +62,7 @@ def export_cache(spec, data: dict, ctx, table: ReplayTable) -> int:
     """Add to the table every trial in the trial cache that was trained on this task's data (with its
     validation and, where scored, test score), and the base model's scores. Returns the entries added."""
     from memory.trial_cache import TrialCache
-    from tools.trials.trial_jobs import eval_key, train_key, training_data
+    from tools.trials.trial_jobs import eval_key, run_key, training_data
 
     if table.mode != "record":
         raise ValueError("export needs a table opened in record mode")
@@ -89,7 +89,7 @@ def export_cache(spec, data: dict, ctx, table: ReplayTable) -> int:
             train_path, _ = training_data(spec, data, cfg, ctx)
         except (ValueError, OSError):
             return False
-        if train_key(spec, data, cfg, init_key, train_path, ctx.device, ctx.backend) != key:  # trained on another task's data
+        if run_key(spec, data, cfg, ctx, init_key, train_path) != key:  # trained on another task's data (or settings)
             return False
         init = (init_adapter, init_key) if init_key else None
         table.record_training(spec, data, cfg, init, {**cache.get(key), "key": key}, ctx)

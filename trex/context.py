@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
@@ -49,6 +50,23 @@ def _env_flag(name: str, default: bool = False) -> bool:
 def _one_of(name: str, value: str, choices) -> None:
     if value not in get_args(choices):
         raise ValueError(f"{name} must be one of {', '.join(get_args(choices))}, not {value!r}")
+
+
+def early_stopping_text(value) -> str:
+    """A context's early_stopping as it keeps it: "" (the spec's), or the canonical JSON of a setting given as a
+    patience, 'off', JSON text or a mapping; a bad one raises ValueError naming it."""
+    from trex.jobs import EarlyStopping
+
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return ""
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text  # 'off'
+    setting = EarlyStopping.parse(value)
+    return json.dumps({"patience": setting.patience, "min_delta": setting.min_delta})
 
 
 def _show_defaults(schema: dict) -> None:
@@ -143,6 +161,16 @@ class Context:
     max_eval_examples: int = field(
         default_factory=lambda: _env_num("TREX_MAX_EVAL_EXAMPLES", "200", int),
         metadata={"description": "Validation examples scored per trial (the test split is always scored whole)."})
+    early_stopping: str = field(
+        default_factory=lambda: _env("TREX_EARLY_STOPPING", ""),
+        metadata={"description": "Stop a trial after this many epochs without a better validation score: a patience "
+                                 "('2'), 'off' (train every epoch; the best epoch is still the one kept) or JSON "
+                                 "'{\"patience\": 1, \"min_delta\": 0.01}'. Empty: the task spec's early_stopping, "
+                                 "else patience 1 (docs/learning-curves.md)."})
+    eval_steps: int = field(
+        default_factory=lambda: _env_num("TREX_EVAL_STEPS", "0", int),
+        metadata={"description": "Also score a trial's validation split every this many optimizer steps (long "
+                                 "epochs); 0: after every epoch only."})
     chat_model: str = field(
         default_factory=lambda: _env("TREX_CHAT_MODEL", ""),
         metadata={"description": "Chat model of the Researcher: an init_chat_model string ('openai:gpt-4.1'; "
@@ -220,6 +248,9 @@ class Context:
             if getattr(self, cap) is not None and getattr(self, cap) <= 0:
                 raise ValueError(f"{cap} must be > 0 (or unset for no cap), not {getattr(self, cap)!r}")
         parse_prices(self.llm_prices)  # a malformed price table fails here, naming the problem
+        self.early_stopping = early_stopping_text(self.early_stopping)
+        if self.eval_steps < 0:
+            raise ValueError(f"eval_steps must be >= 0 (0 = after every epoch only), not {self.eval_steps!r}")
         if self.mlflow_tracking and importlib.util.find_spec("mlflow") is None:
             raise ValueError(f"mlflow_tracking={self.mlflow_tracking!r} needs MLflow: pip install -e '.[mlflow]' "
                              "(or leave TREX_MLFLOW_TRACKING empty)")

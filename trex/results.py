@@ -12,7 +12,11 @@ FAILURE_KINDS = ("timeout", "oom", "diverged", "crash", "no_result", "unavailabl
 # What a trial's record in the tree keeps of its training job (the accounting the report and the Researcher read).
 TRAIN_STATS = ("loss_curve", "val_loss", "steps", "tokens", "train_examples", "train_s", "wall_s", "peak_memory_mb",
                "peak_gpu_memory_mb", "tokens_per_s", "gpu_hours", "backend", "method", "device", "warm_start_from",
-               "recipe_stats", "executor")
+               "recipe_stats", "executor",
+               # the learning curve (tools/worker/learning_curve.py): a point per epoch (and per eval_steps), the kept
+               # point, why and when early stopping ended the trial, the epochs trained and the epoch it resumed from
+               "curve", "best_epoch", "best_step", "selected_by", "stopped", "epochs_trained", "resumed_from_epoch",
+               "eval_s")
 EVAL_STATS = ("n", "n_wrong", "bad_cases", "wall_s", "cached")
 
 

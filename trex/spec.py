@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from trex.data_format import DataFormat
+from trex.jobs import EarlyStopping
 from trex.licence import DataLicence
 from trex.metrics import METRICS, resolve_metric
 from trex.recipe import parse_recipe
@@ -103,6 +104,10 @@ class TaskSpec(_Strict):
                           "default), or generate freely and compare the text. Generation tasks always generate "
                           "(the default for them). Left out, it is filled from task_type, so a dumped spec "
                           "validates to the same spec.")
+    early_stopping: Any = Field(
+        None, description="Stop a trial after `patience` epochs whose validation score beats the best by at most "
+                          "min_delta: {patience: 1, min_delta: 0.0}, a patience, or off. The best epoch is kept "
+                          "either way; `epochs` is a trial's maximum. Left out: the context's, else patience 1.")
     splits: Splits = Splits()
     budget: Budget = Budget()
     recipe: dict[str, Any] | None = Field(
@@ -124,6 +129,14 @@ class TaskSpec(_Strict):
     @classmethod
     def _valid_recipe(cls, v: dict | None) -> dict | None:
         return None if v is None else parse_recipe(v).model_dump(exclude_defaults=True)
+
+    @field_validator("early_stopping")
+    @classmethod
+    def _valid_early_stopping(cls, v: Any) -> dict | None:
+        if v is None:
+            return None
+        setting = EarlyStopping.parse(v)
+        return {"patience": setting.patience, "min_delta": setting.min_delta}
 
     @field_validator("search_space")
     @classmethod

@@ -2,7 +2,8 @@
 
 Every event is a plain dict {"kind": ..., ...}; `trex run` renders them (graph/cli/progress.py) and API clients
 receive the same dicts (`client.runs.stream(..., stream_mode=["updates", "custom"], stream_subgraphs=True)`).
-Kinds: data_prepared, round_start, train_start, train_loss, val_loss, job_phase, train_end, eval_start,
+Kinds: data_prepared, round_start, train_start, train_loss, val_loss, val_score (a point of
+the learning curve: tools/worker/learning_curve.py), job_phase, train_end, eval_start,
 eval_end, round_end, test_start, test_end.
 
 Outside a graph run (a unit test calling a node's helper, a script calling run_job) every call is a no-op.

@@ -1,6 +1,7 @@
 """Build worker jobs and cache keys for a trial, so train, evaluate and the final test share one recipe."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from trex.context import Context
@@ -9,7 +10,7 @@ from memory.trial_cache import TrialCache, cache_key
 from trex.trial_config import key_view
 from tools.data.datasets import DataError, file_digest
 from tools.data.recipes import prepare_train_file
-from trex.jobs import ScoreJob, ScoreSplit, TrainJob
+from trex.jobs import EarlyStopping, ScoreJob, ScoreSplit, TrainJob
 from trex.recipe import WORKER_STEPS, RecipeError
 from tools.trials.adapter_claim import claimed
 from tools.trials.trial_pool import run_job, with_executor  # a local subprocess or a Ray task (ctx.trial_executor)
@@ -59,18 +60,43 @@ def training_data(spec: TaskSpec, data: dict, cfg: dict, ctx: Context) -> tuple[
     return path, stats
 
 
+def early_stopping(spec: TaskSpec, ctx: Context) -> EarlyStopping:
+    """A run's early stopping: the context's when set, else the task spec's, else patience 1."""
+    if getattr(ctx, "early_stopping", ""):
+        return EarlyStopping.parse(json.loads(ctx.early_stopping))
+    return EarlyStopping.parse(spec.early_stopping) if spec.early_stopping is not None else EarlyStopping()
+
+
+def selection(spec: TaskSpec, cfg: dict, ctx: Context) -> dict | None:
+    """What, besides its config, decides which point of a trial's curve is kept (the best validation score, among
+    at most max_eval_examples, with early stopping's patience) and so its adapter; None for a trial of one epoch
+    scored only at its end, whose adapter is its last step's as it always was (its key stays as it was)."""
+    steps = int(getattr(ctx, "eval_steps", 0) or 0)
+    if int(cfg.get("epochs", 1)) <= 1 and not steps:
+        return None
+    stop = early_stopping(spec, ctx)
+    return {"keep": "best", "patience": stop.patience, "min_delta": stop.min_delta, "eval_steps": steps,
+            "max_eval_examples": ctx.max_eval_examples}
+
+
 def train_key(spec: TaskSpec, data: dict, cfg: dict, init_key: str | None = None, train_path: str | None = None,
-              device: str = "cpu", backend: str = "peft") -> str:
+              device: str = "cpu", backend: str = "peft", select: dict | None = None) -> str:
     """Everything that determines a trained adapter: base model, the training data actually used (so two
     recipes that yield the same data are one trial), task, hyper-parameters, seed, the adapter it
-    warm-started from, where it trains (backend, device, precision: tools/trials/trial_runtime.py) and (inside
-    cache_key) the training code's version."""
+    warm-started from, where it trains (backend, device, precision: tools/trials/trial_runtime.py), which point
+    of its curve is kept (`select`: selection()) and (inside cache_key) the training code's version."""
     hyper = {k: v for k, v in key_view(_hyper(cfg)).items() if k != "recipe"}
     hyper.update(worker_recipe(spec, cfg))  # same file, other training data or order
-    return cache_key("train", {"base_model": spec.base_model, "task": task_payload(spec, data["labels"]),
-                               "train": file_digest(train_path or data["paths"]["train"]),
-                               "val": file_digest(data["paths"]["val"]), "config": hyper, "init": init_key,
-                               **runtime_payload(device, backend, cfg.get("method", "lora"))})
+    payload = {"base_model": spec.base_model, "task": task_payload(spec, data["labels"]),
+               "train": file_digest(train_path or data["paths"]["train"]), "val": file_digest(data["paths"]["val"]),
+               "config": hyper, "init": init_key, **runtime_payload(device, backend, cfg.get("method", "lora"))}
+    return cache_key("train", {**payload, **({"select": select} if select else {})})
+
+
+def run_key(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init_key: str | None = None,
+            train_path: str | None = None) -> str:
+    """The key a trial trained in this run gets (train_key with the run's device, backend and selection)."""
+    return train_key(spec, data, cfg, init_key, train_path, ctx.device, ctx.backend, selection(spec, cfg, ctx))
 
 
 def eval_key(spec: TaskSpec, data: dict, cfg: dict, train_id: str, split: str, max_examples: int | None,
@@ -94,7 +120,7 @@ def run_training(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init: tupl
         train_path, recipe_stats = training_data(spec, data, cfg, ctx)
     except (DataError, RecipeError, OSError) as err:  # a recipe that cannot run is a failed trial, not a crash
         return {"status": "failed", "failure": "data", "error": f"data recipe: {err}", "cached": False, "key": ""}
-    key = train_key(spec, data, cfg, init[1] if init else None, train_path, ctx.device, ctx.backend)
+    key = run_key(spec, data, cfg, ctx, init[1] if init else None, train_path)
     hit = cache.get(key)
     if hit and Path(hit.get("adapter", "")).is_dir():
         return {**hit, "cached": True, "key": key, "recipe_stats": recipe_stats}
@@ -115,6 +141,7 @@ def _train(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init, key: str, 
                    score=ScoreSplit(data["paths"]["val"], ctx.max_eval_examples),
                    backend=ctx.backend, memory_mb=ctx.trial_memory_mb,
                    gradient_checkpointing=ctx.gradient_checkpointing, init_adapter=init[0] if init else None,
+                   early_stopping=early_stopping(spec, ctx), eval_steps=int(getattr(ctx, "eval_steps", 0) or 0),
                    **worker_recipe(spec, cfg))
     result = run_job(with_executor(job.to_dict(), ctx), adapter_dir, ctx.trial_timeout_s)
     val_eval = result.pop("val_eval", None)

@@ -10,10 +10,12 @@ import time
 from pathlib import Path
 
 from tools.run.progress_events import ProgressLog
+from tools.worker.answer_loss import (LOSS_CHUNK_ROWS, answer_loss, answer_states, collate,  # noqa: F401 (re-exported)
+                                      example_losses, mean_loss, token_losses)
 from tools.worker.chat_encoding import encode_conversation
 from tools.worker.prompting import render_prompt
 from tools.worker.sequence_length import fit, model_positions, sequence_length
-from trex.jobs import ScoreJob, TrainJob, as_train_job
+from trex.jobs import TrainJob, as_train_job
 
 
 class DivergedError(RuntimeError):
@@ -28,20 +30,6 @@ def encode_example(tokenizer, prompt: str, answer: str) -> tuple[list[int], list
     return p_ids + a_ids, [-100] * len(p_ids) + a_ids
 
 
-def collate(batch: list[tuple[list[int], list[int]]], pad_id: int):
-    import torch
-
-    width = max(len(ids) for ids, _ in batch)
-    ids = torch.full((len(batch), width), pad_id)
-    labels = torch.full((len(batch), width), -100)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
-    for i, (x, y) in enumerate(batch):
-        ids[i, :len(x)] = torch.tensor(x)
-        labels[i, :len(y)] = torch.tensor(y)
-        mask[i, :len(x)] = 1
-    return ids, labels, mask
-
-
 def encode_record(tokenizer, record: dict, task: dict, template: str) -> tuple[list[int], list[int]]:
     """A chat record (with "messages") learns its assistant turns; any other learns its output."""
     labels = task.get("labels") or []
@@ -53,75 +41,6 @@ def encode_record(tokenizer, record: dict, task: dict, template: str) -> tuple[l
 
 def encode_split(tokenizer, records: list[dict], task: dict, template: str) -> list[tuple[list[int], list[int]]]:
     return [encode_record(tokenizer, r, task, template) for r in records]
-
-
-# Rows of the output head's logits made at once: 1024 answer tokens x a 49k-word vocabulary x 4 bytes = 200 MB.
-# A batch with more answer tokens (long answers x a large batch: LawBench's 32 x 256 made 1.6 GB of logits, several
-# times over with softmax and gradient) is scored in chunks of this many rows, each chunk's logits made again in
-# the backward pass, so the head's memory stays bounded. A batch within it takes the one-shot path, unchanged.
-LOSS_CHUNK_ROWS = 1024
-
-
-def answer_states(model, ids, mask, labels):
-    """The output head and, at the answer positions only, the hidden states and their next-token targets."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    hidden = base.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state
-    targets = labels[:, 1:]
-    keep = targets != -100
-    return base.get_output_embeddings(), hidden[:, :-1][keep], targets[keep], keep
-
-
-def _chunk_token_losses(head, hidden, targets):
-    import torch
-
-    return torch.nn.functional.cross_entropy(head(hidden).float(), targets, reduction="none")
-
-
-def token_losses(head, hidden, targets, chunk: int = LOSS_CHUNK_ROWS):
-    """Each answer token's cross-entropy, the head run on at most `chunk` rows at a time; with gradients on,
-    a chunk's logits are not kept for the backward pass but made again there (activation checkpointing)."""
-    import torch
-    from torch.utils.checkpoint import checkpoint
-
-    if len(targets) <= chunk:
-        return _chunk_token_losses(head, hidden, targets)
-    parts = []
-    for i in range(0, len(targets), chunk):
-        h, t = hidden[i:i + chunk], targets[i:i + chunk]
-        parts.append(checkpoint(_chunk_token_losses, head, h, t, use_reentrant=False) if torch.is_grad_enabled()
-                     else _chunk_token_losses(head, h, t))
-    return torch.cat(parts)
-
-
-def answer_loss(model, ids, mask, labels, chunk: int = LOSS_CHUNK_ROWS):
-    """Mean cross-entropy on the answer tokens only. The output head (a large share of a small model's compute,
-    49k-word vocabulary) runs only at answer positions instead of at every prompt token, in chunks when there
-    are many (LOSS_CHUNK_ROWS)."""
-    import torch
-
-    head, hidden, targets, _ = answer_states(model, ids, mask, labels)
-    if len(targets) <= chunk:  # the one-shot path: the same numbers as before chunking existed
-        return torch.nn.functional.cross_entropy(head(hidden).float(), targets)
-    return token_losses(head, hidden, targets, chunk).sum() / len(targets)
-
-
-def example_losses(model, examples, pad_id: int, batch_size: int = 16) -> list[float]:
-    """Each example's mean answer-token loss under the model as it is (no training)."""
-    import torch
-
-    model.eval()
-    out: list[float] = []
-    with torch.no_grad():
-        for i in range(0, len(examples), batch_size):
-            ids, labels, mask = (t.to(model.device) for t in collate(examples[i:i + batch_size], pad_id))
-            head, hidden, targets, keep = answer_states(model, ids, mask, labels)
-            token = token_losses(head, hidden, targets)
-            rows = keep.nonzero()[:, 0]
-            total = torch.zeros(len(ids), device=token.device).index_add_(0, rows, token)
-            count = torch.zeros(len(ids), device=token.device).index_add_(0, rows, torch.ones_like(token))
-            out += (total / count.clamp(min=1)).tolist()
-    model.train()
-    return out
 
 
 def drop_high_loss(model, examples, pad_id: int, fraction: float) -> tuple[list, dict]:
@@ -191,24 +110,13 @@ def gradient_checkpointing(job: TrainJob, cfg: dict, model, backend: str, tokens
     return on
 
 
-def mean_loss(model, examples, pad_id: int, batch_size: int = 16) -> float:
-    import torch
-
-    model.eval()
-    total, count = 0.0, 0
-    with torch.no_grad():
-        for i in range(0, len(examples), batch_size):
-            ids, labels, mask = (t.to(model.device) for t in collate(examples[i:i + batch_size], pad_id))
-            total += float(answer_loss(model, ids, mask, labels)) * len(ids)
-            count += len(ids)
-    model.train()
-    return total / max(count, 1)
-
-
 def train(job: TrainJob | dict, out_dir: Path) -> dict:
     import torch
 
+    from tools.worker import checkpoints
     from tools.worker.backends import load_trainable
+    from tools.worker.checkpoints import resume, save_checkpoint
+    from tools.worker.learning_curve import Curve, higher_is_better, load_trainable_state, score_here, score_point
     from tools.worker.model_loading import read_jsonl
 
     job = as_train_job(job)
@@ -238,36 +146,57 @@ def train(job: TrainJob | dict, out_dir: Path) -> dict:
     warmup = max(1, steps_total // 10)
     sched = torch.optim.lr_scheduler.LambdaLR(
         optim, lambda s: min((s + 1) / warmup, max(0.0, (steps_total - s) / max(1, steps_total - warmup))))
-    started = time.time()  # train_s covers all the loop's work, the validation losses included
-    curve, val_curve, tokens, step = [], [mean_loss(model, val_set, pad)], 0, 0
+    curve = Curve(job.early_stopping, higher_is_better(job, backend), task.get("metric", ""))
+    loop = {"step": 0, "tokens": 0, "loss_curve": [], "val_loss": [], "epoch": 0, "train_s": 0.0, "eval_s": 0.0}
+    fp = checkpoints.fingerprint(job)
+    resumed = resume(out_dir, fp, model, optim, sched, rng, curve, loop)
+    started = time.time() - loop["train_s"]  # train_s covers all the loop's work, scoring included (and resumed)
+    if not resumed:
+        loop["val_loss"] = [mean_loss(model, val_set, pad)]
     progress = ProgressLog(out_dir)  # live loss for the parent (tools/run/progress_events.py)
-    progress.write("job_phase", phase="training", steps=steps_total, val_loss=round(val_curve[0], 5))
+    progress.write("job_phase", phase="training", steps=steps_total, val_loss=round(loop["val_loss"][0], 5))
     model.train()
-    for epoch in range(epochs):
+    for epoch in range(loop["epoch"], epochs):
         order = epoch_order(len(train_set), rng, hardness)  # a curriculum runs every epoch easy to hard
+        since: list[float] = []  # training losses since the last scored point
         for i in range(0, len(order), bs):
             ids, labels, mask = (t.to(model.device) for t in collate([train_set[j] for j in order[i:i + bs]], pad))
             with autocast(model):
                 loss = answer_loss(model, ids, mask, labels)
             if not torch.isfinite(loss):
-                raise DivergedError(f"loss became {float(loss.detach())} at step {step} (lr {cfg['lr']})")
+                raise DivergedError(f"loss became {float(loss.detach())} at step {loop['step']} (lr {cfg['lr']})")
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optim.step()
             sched.step()
             optim.zero_grad()
-            tokens += int(mask.sum())
-            step += 1
-            curve.append([step, round(float(loss.detach()), 5)])
-            progress.write("train_loss", step=step, steps=steps_total, epoch=epoch + 1, loss=curve[-1][1])
+            loop["tokens"] += int(mask.sum())
+            loop["step"] += 1
+            step = loop["step"]
+            loop["loss_curve"].append([step, round(float(loss.detach()), 5)])
+            since.append(loop["loss_curve"][-1][1])
+            progress.write("train_loss", step=step, steps=steps_total, epoch=epoch + 1, loss=since[-1])
             if step % 10 == 0 or step == steps_total:
-                print(f"step {step}/{steps_total} loss {float(loss.detach()):.4f} "
+                print(f"step {step}/{steps_total} loss {since[-1]:.4f} "
                       f"({(time.time() - started) / step:.2f} s/step)", flush=True)
-        val_curve.append(mean_loss(model, val_set, pad))
-        progress.write("val_loss", epoch=epoch + 1, val_loss=round(val_curve[-1], 5))
-        if not math.isfinite(val_curve[-1]):
-            raise DivergedError(f"validation loss became {val_curve[-1]} after epoch {epoch + 1}")
+            if job.eval_steps and step % job.eval_steps == 0 and i + bs < len(order):  # mid-epoch point
+                score_here(model, tokenizer, job, curve, loop, epoch + 1, mean_loss(model, val_set, pad), since, progress)
+                since = []
+        loop["val_loss"].append(mean_loss(model, val_set, pad))
+        progress.write("val_loss", epoch=epoch + 1, val_loss=round(loop["val_loss"][-1], 5))
+        if not math.isfinite(loop["val_loss"][-1]):
+            raise DivergedError(f"validation loss became {loop['val_loss'][-1]} after epoch {epoch + 1}")
+        score_here(model, tokenizer, job, curve, loop, epoch + 1, loop["val_loss"][-1], since, progress)
+        loop["epoch"] = epoch + 1
+        if curve.end_epoch(epoch + 1):
+            print(curve.stopped["reason"], flush=True)
+            break
+        if epoch + 1 < epochs:  # a later epoch may be killed: this one's end is where a re-run starts
+            loop["train_s"] = time.time() - started
+            save_checkpoint(out_dir, fp, model, optim, sched, rng, curve, loop)
     train_s = time.time() - started
+    if curve.best_weights is not None:  # the best point's weights are the trial's: kept, cached and exported
+        load_trainable_state(model, curve.best_weights)
     full = cfg.get("method", "lora") == "full"
     # A full fine-tune saves the whole model (plus tokenizer) where an adapter would go; loaders tell them
     # apart by config.json vs adapter_config.json.
@@ -275,12 +204,17 @@ def train(job: TrainJob | dict, out_dir: Path) -> dict:
     model.save_pretrained(adapter)
     if full:
         tokenizer.save_pretrained(adapter)
-    result = {"status": "ok", "adapter": str(adapter), "loss_curve": curve, "val_loss": [round(v, 5) for v in val_curve],
-              "steps": step, "tokens": tokens, "train_examples": len(train_set),
-              "max_seq_length": seq_len, "examples_cut": cut, "train_s": round(train_s, 2),
-              "tokens_per_s": round(tokens / max(train_s, 1e-9), 1), "backend": backend,
+    checkpoints.clear(out_dir)  # a finished trial keeps its adapter only
+    tokens, step = loop["tokens"], loop["step"]
+    result = {"status": "ok", "adapter": str(adapter), "loss_curve": loop["loss_curve"],
+              "val_loss": [round(v, 5) for v in loop["val_loss"]], "steps": step, "tokens": tokens,
+              "train_examples": len(train_set), "max_seq_length": seq_len, "examples_cut": cut,
+              "train_s": round(train_s, 2), "eval_s": round(loop["eval_s"], 2), "epochs_trained": loop["epoch"],
+              **curve.summary(), "tokens_per_s": round(tokens / max(train_s, 1e-9), 1), "backend": backend,
               "method": cfg.get("method", "lora"), "warm_start_from": job.init_adapter,
               "device": str(model.device), "gradient_checkpointing": checkpointing, "gpu_hours": round(train_s / 3600, 5) if model.device.type == "cuda" else 0.0}
+    if resumed:
+        result["resumed_from_epoch"] = resumed["epoch"]
     if filtered is not None:
         result["loss_filter"] = filtered
     if hardness is not None:
@@ -288,13 +222,9 @@ def train(job: TrainJob | dict, out_dir: Path) -> dict:
                                 "hardest": round(max(hardness), 4)}
     if model.device.type == "cuda":
         result["peak_gpu_memory_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    if job.score and backend != "unsloth":
-        # Score the validation split while the model is in memory: saves a process start and a model load. Not
-        # after Unsloth: its class-level patches (tuple caches, a fast path that asserts one new token) break
-        # scoring several label tokens at once, so the evaluate step scores in a plain process, as test is.
-        from tools.worker.scoring import score_model
-
-        scorer = model if full else model.merge_and_unload()
-        result["val_eval"] = score_model(scorer, tokenizer, ScoreJob(task, cfg, job.score.eval_path,
-                                                                     job.score.max_examples))
+    if curve.by_score:
+        # The best point's validation score, scored in this process while the model was in memory (no process
+        # start, no reload): the evaluate step finds it cached. Not after Unsloth (learning_curve.higher_is_better):
+        # the evaluate step then scores in a plain process, as test is.
+        result["val_eval"] = curve.best_eval or score_point(model, tokenizer, job, loop["val_loss"][-1])
     return result
