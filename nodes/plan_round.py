@@ -6,6 +6,7 @@ any slot the LLM's proposals could not. The node records which planner was used 
 """
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from langgraph.runtime import Runtime
@@ -100,7 +101,9 @@ def plan_round(state: State, runtime: Runtime[Context], space: SearchSpace = DEF
                        priors=stored_priors(state, ctx, spec.budget.configs_per_round),
                        research=[t.get("text", "") for t in ((state.research or {}).get("brief") or {}).get("takeaways", [])],
                        space=space, sources=accepted_sources(state), refused=refused_sources(state, space))
-    plan = plan_next_round(inputs, propose, ctx, f"plan_round:{round_no}", state.llm, chat=chat)
+    # ctx.numbers: the built-in planner's numbers from its priors, or from TPE (tools/planning/number_optimiser.py)
+    offline = partial(propose, numbers=ctx.numbers)
+    plan = plan_next_round(inputs, offline, ctx, f"plan_round:{round_no}", state.llm, chat=chat)
     node = Node(id=f"n{round_no}", parent=state.selected, round=round_no, status="planned", rationale=plan.rationale,
                 trials=plan.configs, results={}, visits=0, value=0.0, planner=plan.source,
                 **rejected_plans(state))

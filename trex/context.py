@@ -18,6 +18,7 @@ Device = Literal["auto", "cpu", "cuda"]
 Backend = Literal["auto", "peft", "unsloth"]
 GradientCheckpointing = Literal["auto", "on", "off"]
 TrialExecutor = Literal["local", "ray"]
+Numbers = Literal["prior", "tpe"]
 POLICIES = get_args(Policy)
 
 
@@ -93,6 +94,12 @@ class Context:
     max_children: int = field(
         default_factory=lambda: _env_num("TREX_MAX_CHILDREN", "3", int),
         metadata={"description": "A node with this many children is fully expanded."})
+    numbers: Numbers = field(
+        default_factory=lambda: _env("TREX_NUMBERS", "prior"),
+        metadata={"description": "What picks a trial's numbers (lr, epochs, rank, samples...): prior (the built-in "
+                                 "planner's diagnosis priors and grid steps) or tpe (an Optuna TPE sampler fitted "
+                                 "to the run's trials; the planner still picks each trial's strategy; "
+                                 "docs/number-optimiser.md)."})
     seed: int = field(
         default_factory=lambda: _env_num("TREX_SEED", "0", int),
         metadata={"description": "Seed of the planner and of every trial."})
@@ -234,6 +241,7 @@ class Context:
         if self.embeddings != "local" and not self.embeddings.startswith("openai:"):
             raise ValueError(f"embeddings must be 'local' or 'openai:<model>', not {self.embeddings!r}")
         _one_of("selection_policy", self.selection_policy, Policy)
+        _one_of("numbers", self.numbers, Numbers)
         _one_of("backend", self.backend, Backend)
         _one_of("gradient_checkpointing", self.gradient_checkpointing, GradientCheckpointing)
         _one_of("trial_executor", self.trial_executor, TrialExecutor)

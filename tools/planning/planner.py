@@ -100,17 +100,20 @@ def snap(cfg: dict, max_train: int, seed: int, space: SearchSpace = DEFAULT_SPAC
 def propose(tree: dict[str, Node], parent_id: str, k: int, max_train: int, seed: int,
             higher_is_better: bool = True, priors: list[dict] | None = None,
             space: SearchSpace = DEFAULT_SPACE, sources: list[dict] | None = None,
-            refused: dict[str, str] | None = None) -> tuple[str, list[TrialConfig]]:
+            refused: dict[str, str] | None = None, numbers: str = "prior") -> tuple[str, list[TrialConfig]]:
     """Return (rationale, k configs) for a new child of parent_id; never repeats a config in the tree.
 
     `priors` ([{config, task, gain}], best first; memory.insight_store.prior_configs) are configurations that
     won earlier runs: with no trained parent yet they take the first slots and the best one becomes the anchor
-    the remaining slots move around, instead of the default recipe."""
+    the remaining slots move around, instead of the default recipe. numbers="tpe": the moves choose each slot's
+    strategy and an Optuna sampler its numbers (tools/planning/number_optimiser.py); the default recipe and an
+    earlier run's winner keep theirs."""
     rng = random.Random(f"{seed}:{parent_id}:{len(tree)}")
     parent = tree[parent_id]
     anchor = best_trial_config(parent)
     tried = {trial_key(t, n.get("parent")) for n in tree.values() for t in n.get("trials", [])}
     picks: list[TrialConfig] = []
+    pinned: list[set] = []  # per pick, the numbers a numbers="tpe" sampler must keep ("*": all of them)
     notes = []
     trained_anchor = anchor is not None and anchor.get("epochs", 0) > 0
     if not trained_anchor:
@@ -123,11 +126,13 @@ def propose(tree: dict[str, Node], parent_id: str, k: int, max_train: int, seed:
                     anchor = cfg
                     notes[-1] = f"anchor: the best configuration of an earlier run on {prior.get('task')}"
                 picks.append(cfg)
+                pinned.append({"*"})
                 tried.add(trial_key(cfg, parent_id))
                 notes.append(f"prior from {prior.get('task')} (gain {float(prior.get('gain') or 0):+.3f})")
         default = default_config(max_train, seed, space)
         if len(picks) < k and trial_key(default, parent_id) not in tried:
             picks.append(default)
+            pinned.append({"*"})
             tried.add(trial_key(default, parent_id))
     else:
         notes.append(f"anchor: best trial {parent['best_trial']} of {parent_id} (val {parent['score']:.4f})")
@@ -168,6 +173,7 @@ def propose(tree: dict[str, Node], parent_id: str, k: int, max_train: int, seed:
             break
         if trial_key(cfg, parent_id) not in tried:
             picks.append(cfg)
+            pinned.append(set())
             tried.add(trial_key(cfg, parent_id))
             strategy = "+".join(dict.fromkeys(STRATEGY_OF.get(d, d) for d in dim.split("+")))
             how = direction if isinstance(direction, str) else (
@@ -181,8 +187,16 @@ def propose(tree: dict[str, Node], parent_id: str, k: int, max_train: int, seed:
         cfg["lora_alpha"] = default_alpha(cfg["lora_r"])
         if trial_key(cfg, parent_id) not in tried:
             picks.append(cfg)
+            pinned.append(set())
             tried.add(trial_key(cfg, parent_id))
             notes.append("random restart (neighbourhood exhausted)")
+    if numbers == "tpe":
+        from tools.planning.number_optimiser import fill_numbers
+
+        picks, filled = fill_numbers(picks, pinned, tree, parent_id, space, max_train, seed, higher_is_better)
+        notes += [f"t{i}: {note}" for i, note in enumerate(filled)]
+    elif numbers != "prior":
+        raise ValueError(f"numbers must be prior or tpe, not {numbers!r}")
     rationale = f"diagnosis of {parent_id}: {diagnosis}. " + "; ".join(notes)
     for i, cfg in enumerate(picks):
         cfg["id"] = f"t{i}"
