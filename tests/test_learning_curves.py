@@ -169,3 +169,61 @@ def test_a_corrupt_or_half_written_checkpoint_is_ignored_with_a_warning(job, tmp
     captured = capsys.readouterr()
     assert expect in captured.err and "resuming" not in captured.out and "resumed_from_epoch" not in result
     _same_result(result, _train(job, tmp_path / "whole"))  # trained from step 0, as if never killed
+
+
+def test_eval_steps_adds_points_inside_an_epoch_and_a_mid_epoch_best_is_kept(job, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    seen = _scripted(monkeypatch, [0.5, 0.9, 0.6, 0.7])  # step 1 (mid-epoch 1), 2 (end of 1), 3, 4
+    result = _train(replace(job, config={**CFG, "epochs": 2}, eval_steps=1), tmp_path / "out")
+    assert [(p["epoch"], p["step"]) for p in result["curve"]] == [(1, 1), (1, 2), (2, 3), (2, 4)]
+    assert (result["best_epoch"], result["best_step"]) == (1, 2) and _same_weights(_adapter_weights(result), seen[1])
+
+
+def test_the_trial_key_holds_early_stopping_where_it_changes_the_adapter(tiny_task, tmp_path):
+    from tools.data.datasets import prepare_splits
+    from tools.data.spec_loading import parse_spec
+    from tools.trials.trial_jobs import early_stopping, run_key, train_key
+    from trex.context import Context
+
+    spec = parse_spec(tiny_task)
+    data = prepare_splits(spec, tmp_path / "data")
+    ctx = {s: Context(cache_dir=str(tmp_path), device="cpu", early_stopping=s) for s in ("", "off", "2")}
+    one, three = {**CFG, "epochs": 1}, CFG
+    # One epoch scored at its end: the adapter is the last step's whatever the patience; the key is as it was.
+    assert run_key(spec, data, one, ctx["off"]) == run_key(spec, data, one, ctx["2"]) == train_key(spec, data, one,
+                                                                                                    device="cpu")
+    assert len({run_key(spec, data, three, c) for c in ctx.values()}) == 3
+    assert run_key(spec, data, three, ctx[""]) != train_key(spec, data, three, device="cpu")  # kept: the best epoch
+    # Precedence: the context's setting, else the spec's, else patience 1.
+    assert early_stopping(spec, ctx[""]) == EarlyStopping(1, 0.0) and early_stopping(spec, ctx["2"]).patience == 2
+    patient = parse_spec({**tiny_task, "early_stopping": {"patience": 3, "min_delta": 0.01}})
+    assert early_stopping(patient, ctx[""]) == EarlyStopping(3, 0.01) and early_stopping(patient, ctx["off"]).patience == 0
+    assert parse_spec({**tiny_task, "early_stopping": "off"}).early_stopping == {"patience": 0, "min_delta": 0.0}
+
+
+def test_a_bad_early_stopping_setting_is_one_clear_error(tiny_task):
+    from tools.data.spec_loading import parse_spec
+    from trex.context import Context
+
+    with pytest.raises(ValueError, match="early_stopping"):
+        Context(early_stopping="soon")
+    with pytest.raises(Exception, match="early_stopping"):
+        parse_spec({**tiny_task, "early_stopping": {"patience": -1}})
+
+
+def test_the_curve_reaches_the_trial_record_and_the_report_table():
+    from tools.reports.report_data import curve_text, trial_rows
+    from trex.results import TrainResult
+
+    train = {"status": "ok", "adapter": "/a", "key": "k", "tokens": 300, "best_epoch": 2, "best_step": 8,
+             "epochs_trained": 3, "curve": [{"epoch": e, "step": 4 * e, "val_score": s, "val_loss": 1.0,
+                                             "train_loss": 1.0, "tokens": 100 * e} for e, s in ((1, 0.5), (2, 0.8),
+                                                                                                   (3, 0.7))],
+             "stopped": {"epoch": 3, "reason": "early stopping: ..."}}
+    record = TrainResult.from_job(train).record("t0")
+    assert record["train"]["curve"] == train["curve"] and record["train"]["stopped"]["epoch"] == 3
+    assert curve_text(record["train"]) == "curve 0.500 0.800 0.700; kept epoch 2, stopped after epoch 3"
+    tree = {"n1": {"id": "n1", "round": 1, "trials": [{"id": "t0", "epochs": 3}],
+                   "results": {"t0": {**record, "score": 0.8}}}}
+    assert trial_rows(tree)[0]["curve"].startswith("curve 0.500 0.800 0.700")

@@ -76,6 +76,18 @@ def higher_is_better(state) -> bool:
         return True
 
 
+def curve_text(train: dict) -> str:
+    """A trial's learning curve in a table cell: its validation score after each scored point, the point kept and
+    where early stopping ended it; "" for a trial scored once."""
+    curve = [p for p in train.get("curve") or [] if p.get("val_score") is not None]
+    if len(curve) < 2:
+        return ""
+    kept = f"kept epoch {train.get('best_epoch')}" + (f" step {train['best_step']}" if len(curve) > train.get(
+        "epochs_trained", len(curve)) else "")
+    stop = f", stopped after epoch {train['stopped']['epoch']}" if train.get("stopped") else ""
+    return f"curve {' '.join(fmt(p['val_score'], 3) for p in curve)}; {kept}{stop}"
+
+
 def trial_rows(tree: dict) -> list[dict]:
     """One row per trial of every node, in round order: what the trials table lists."""
     rows = []
@@ -93,7 +105,7 @@ def trial_rows(tree: dict) -> list[dict]:
                 "warm_start": bool(cfg.get("warm_start")), "status": res.get("status", "pending"), "failure": failure,
                 "score": res.get("score") if res.get("status") == "ok" else None,
                 "wall_s": round(sum(walls), 1) if walls else None, "train_s": train.get("train_s"),
-                "tokens": train.get("tokens"), "tokens_per_s": train.get("tokens_per_s"),
+                "tokens": train.get("tokens"), "tokens_per_s": train.get("tokens_per_s"), "curve": curve_text(train),
                 "peak_memory_mb": train.get("peak_memory_mb"), "cached": bool(res.get("cached")),
                 "best": node.get("best_trial") == cfg["id"] and not node.get("failed"),
                 "why": (node.get("trial_rationales") or {}).get(cfg["id"], ""),  # the LLM planner's reason

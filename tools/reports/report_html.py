@@ -133,7 +133,7 @@ def _trials(v: dict) -> str:
         status = _e(r["status"]) + (f"<br><span class=\"small\">{_e(r['failure'])}</span>" if r["failure"] else "")
         hyper = _e(r["hyper"]) + (f'<br><span class="small">{_e(r["why"])}</span>' if r["why"] else "")
         rows.append([_e(r["node"]), _e(r["round"]), _e(r["trial"]) + (" ★" if r["best"] else ""), hyper,
-                     _e(r["recipe"]), "yes" if r["warm_start"] else "no", status, _e(fmt(r["score"])),
+                     _e(r["recipe"]), "yes" if r["warm_start"] else "no", status, _e(fmt(r["score"])) + (f'<br><span class="small">{_e(r["curve"])}</span>' if r.get("curve") else ""),
                      _e(fmt(r["wall_s"], 1)), _e(fmt(r["tokens"])), "yes" if r["cached"] else "no"])
         winner = r["node"] == v["best_node"] and r["trial"] == v["best_trial"]
         classes.append("winner" if winner else "failed" if r["status"] == "failed" else "")

@@ -81,8 +81,9 @@ def _trials(v: dict) -> list[str]:
              "| peak MiB | cached |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in v["trials"]:
         status = r["status"] + (f" ({_cell(r['failure'], 80)})" if r["failure"] else "")
+        curve = f" ({r['curve']})" if r.get("curve") else ""  # the learning curve, where it has several points
         lines.append(f"| {r['node']} | {r['round']} | {r['trial']}{' ★' if r['best'] else ''} | {r['hyper']} | "
-                     f"{_cell(r['recipe'])} | {'yes' if r['warm_start'] else 'no'} | {status} | {fmt(r['score'])} | "
+                     f"{_cell(r['recipe'])} | {'yes' if r['warm_start'] else 'no'} | {status} | {fmt(r['score'])}{curve} | "
                      f"{fmt(r['wall_s'], 1)} | {fmt(r['train_s'], 1)} | {fmt(r['tokens'])} | {fmt(r['tokens_per_s'], 1)} | "
                      f"{fmt(r['peak_memory_mb'], 0)} | {'yes' if r['cached'] else 'no'} |")
     return lines

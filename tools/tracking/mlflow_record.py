@@ -75,6 +75,9 @@ def log_trials(uri: str, experiment: str, run_name: str, run_dir: str, rows: lis
                     if _finite(loss)]
         metrics += [Metric("val_loss", float(v), now, epoch) for epoch, v in enumerate(train.get("val_loss") or [])
                     if _finite(v)]
+        # The learning curve (tools/worker/learning_curve.py): the task metric on validation at each scored step.
+        metrics += [Metric("curve_val_score", float(p["val_score"]), now, int(p["step"]))
+                    for p in train.get("curve") or [] if _finite(p.get("val_score"))]
         for i in range(0, max(len(metrics), len(params), 1), BATCH):
             client.log_batch(run.info.run_id, metrics=metrics[i:i + BATCH], params=params if i == 0 else [])
         client.set_terminated(run.info.run_id, status="FINISHED" if row["status"] == "ok" else "FAILED")
