@@ -136,3 +136,31 @@ def test_plan_round_takes_its_numbers_from_the_sampler_when_the_context_says_tpe
         nodes[numbers] = plan_round(state, SimpleNamespace(context=ctx))["tree"]["n3"]
     assert "numbers by TPE on 4 trials" in nodes["tpe"]["rationale"]
     assert "TPE" not in nodes["prior"]["rationale"]
+
+
+def test_the_llm_planner_pins_the_numbers_it_gives_and_the_sampler_fills_the_rest(tiny_task, tmp_path):
+    from nodes.plan_round import plan_round
+    from tests.fake_chat import fake_model
+    from tools.data.spec_loading import parse_spec
+    from tools.llm.chat_models import chat_source
+    from trex.context import Context
+    from trex.state import State
+
+    spec = parse_spec({**tiny_task, "budget": {"rounds": 3, "configs_per_round": 2, "max_train_samples": 100}})
+    tree = random_tree(random.Random(5), DEFAULT_SPACE, 2)
+    plan = {"rationale": "smaller steps", "trials": [{"lr": 5e-5, "rationale": "lower lr"},
+                                                     {"lr": 1e-4, "template": "plain", "rationale": "plain text"}]}
+    state = State(task=spec.model_dump(), tree=tree, selected="n2", round=2, data={"sizes": {"train": 100}})
+    grid = numeric_grid(DEFAULT_SPACE, 100)
+    trials = {}
+    for numbers in ("prior", "tpe"):
+        ctx = Context(chat_model="", cache_dir=str(tmp_path), seed=3, numbers=numbers)
+        node = plan_round(state, SimpleNamespace(context=ctx), chat=chat_source(fake_model(RoundPlan=plan)))["tree"]["n3"]
+        assert node["planner"] == "llm", node.get("config_notes")
+        trials[numbers] = node["trials"]
+    anchor = tree["n2"]["trials"][0]
+    for mode, (low, plain) in trials.items():
+        assert low["lr"] == 5e-5 and plain["lr"] == 1e-4 and plain["template"] == "plain"  # pinned: kept
+    assert all(trials["prior"][0][n] == anchor[n] for n in ("epochs", "lora_r", "batch_size"))  # the anchor's
+    assert any(t[n] != anchor[n] for t in trials["tpe"] for n in grid if n != "lr")  # the sampler's
+    assert all(t[n] in v for t in trials["tpe"] for n, v in grid.items() if n != "lr")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from tools.llm.chat_models import DEFAULT_CHAT, ChatSource
@@ -95,6 +95,7 @@ class PlanInput:
     space: SearchSpace = DEFAULT_SPACE  # what the round may choose from (graph.main.build_graph(space=...))
     sources: list[dict] = field(default_factory=list)  # vetted datasets a recipe may add (tools/research/source_vetting.py)
     refused: dict[str, str] = field(default_factory=dict)  # sources of the space's data moves research refused: why
+    numbers: str = "prior"  # tpe: the numbers a proposal leaves out come from the sampler (Context.numbers)
 
 
 def condensed_memory(p: PlanInput) -> str:
@@ -215,6 +216,8 @@ def usable_configs(plan: RoundPlan, p: PlanInput) -> tuple[list[TrialConfig], li
         if cfg is not None:
             cfg, moved = p.space.onto(cfg, p.max_train)
             reasons += moved
+        if cfg is not None and p.numbers == "tpe":  # the numbers the LLM gave are pinned, the sampler fills the rest
+            cfg = _sampled(cfg, prop, p, configs)
         if cfg is not None and trial_key(cfg, p.parent_id) in tried:
             reasons, cfg = reasons + ["rejected: repeats a configuration already in the tree"], None
         notes += [f"proposal {i}: {r}" for r in reasons]
@@ -224,6 +227,14 @@ def usable_configs(plan: RoundPlan, p: PlanInput) -> tuple[list[TrialConfig], li
         configs.append(TrialConfig(**cfg))
         why.append(clip(prop.rationale, 300))
     return configs, notes, why
+
+
+def _sampled(cfg: dict, prop: TrialProposal, p: PlanInput, planned: list) -> dict:
+    from tools.planning.number_optimiser import fill_numbers
+
+    pins = {k for k in PROPOSABLE if getattr(prop, k, None) is not None}
+    tree = {**p.tree, "__planned__": {"id": "__planned__", "parent": p.parent_id, "trials": planned}}
+    return fill_numbers([cfg], [pins], tree, p.parent_id, p.space, p.max_train, p.seed, p.higher_is_better)[0][0]
 
 
 @dataclass
@@ -242,6 +253,8 @@ def plan_next_round(p: PlanInput, offline: Callable[..., tuple[str, list[TrialCo
     """Plan with the run's chat model (`chat`) when it has one, else (or on failure) with `offline`, which is
     called like tools.planning.planner.propose(tree, parent_id, k, max_train, seed, higher_is_better)."""
     from tools.llm.structured_llm import OFFLINE, structured_step
+
+    p = replace(p, numbers=getattr(ctx, "numbers", p.numbers))
 
     def run_offline(tree=None, k=None):
         return offline(tree or p.tree, p.parent_id, k or p.k, p.max_train, p.seed, p.higher_is_better,

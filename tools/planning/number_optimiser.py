@@ -42,7 +42,7 @@ def run_history(tree: dict) -> list[tuple[dict, float | None]]:
     out = []
     for node in tree.values():
         for cfg in node.get("trials", []):
-            res = node.get("results", {}).get(cfg["id"], {})
+            res = node.get("results", {}).get(cfg.get("id"), {})
             if cfg.get("epochs", 0) > 0 and "score" in res:
                 out.append((cfg, float(res["score"]) if res.get("status", "ok") == "ok" else None))
     return out
