@@ -85,7 +85,8 @@ def test_caps_precedence_and_validation(tiny_task, monkeypatch):
     for name in ("TREX_MAX_LLM_USD", "TREX_MAX_GPU_HOURS", "TREX_MAX_ROUNDS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TREX_MAX_WALL_TIME_S", "30")
-    assert caps(spec, Context(max_rounds=5)) == {"rounds": 5, "wall_time_s": 30.0, "gpu_hours": 2, "llm_usd": 1.5}
+    assert caps(spec, Context(max_rounds=5)) == {"rounds": 5, "wall_time_s": 30.0, "gpu_hours": 2, "train_tokens": None,
+                                                "llm_usd": 1.5}
     with pytest.raises(ValueError, match="max_llm_usd must be > 0"):
         Context(max_llm_usd=0)
     with pytest.raises(ValueError, match="budget.gpu_hours"):

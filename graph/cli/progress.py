@@ -49,6 +49,11 @@ def duration(seconds: float | None) -> str:
     return f"{s // 60} min {s % 60:02d} s" if s >= 60 else f"{s} s"
 
 
+def _amount(v: float) -> str:
+    """A cap or its spend: 0.25, 1200, 2,000,000 (a token count is never written 2e+06)."""
+    return f"{v:,.0f}" if abs(v) >= 1e5 and float(v).is_integer() else f"{v:g}"
+
+
 def spend_line(spent: dict, budget: dict) -> str:
     """"spent 1 min 12 s running (1 h 14 min since the start) · 0.0000 GPU-h · LLM $0.00 · budget rounds 1/3,
     wall_time_s 72/1200": the running time (what wall_time_s counts) excludes the time between a stop and its resume."""
@@ -59,7 +64,7 @@ def spend_line(spent: dict, budget: dict) -> str:
     parts.append(f"{spent.get('gpu_hours') or 0:.4f} GPU-h")
     if spent.get("llm_usd") is not None:
         parts.append(f"LLM ${spent['llm_usd']:.2f}")
-    caps = [f"{cap} {v['spent']:g}/{v['cap']:g}" for cap, v in (budget or {}).items()
+    caps = [f"{cap} {_amount(v['spent'])}/{_amount(v['cap'])}" for cap, v in (budget or {}).items()
             if isinstance(v, dict) and v.get("cap") is not None and v.get("spent") is not None]
     return " · ".join(parts) + (" · budget " + ", ".join(caps) if caps else "")
 

@@ -1,17 +1,18 @@
-"""Hard budget caps: training rounds, wall time, GPU-hours and chat-model spend in dollars.
+"""Hard budget caps: training rounds, wall time, GPU-hours, training tokens and chat-model spend in dollars.
 
-A cap comes from the task spec's budget (rounds, wall_time_s, gpu_hours, llm_usd) and is replaced by the
-Context override of the same cap (max_rounds, max_wall_time_s, max_gpu_hours, max_llm_usd; env TREX_MAX_*).
+A cap comes from the task spec's budget (rounds, wall_time_s, gpu_hours, train_tokens, llm_usd) and is replaced
+by the Context override of the same cap (max_rounds, max_wall_time_s, max_gpu_hours, max_llm_usd; env TREX_MAX_*)
+where the Context has one.
 Spend is read from the state: the round counter, the running time (accounting["running_s"]: the time the
-run was executing, summed over its resumes; tools/run/clock.py), GPU-hours of the trials trained this run
-(tools.run.accounting) and state.llm["cost_usd"] (the run's chat-model ledger: analysis, research, planning,
+run was executing, summed over its resumes; tools/run/clock.py), GPU-hours and training tokens of the trials
+trained this run (tools.run.accounting: a cache hit costs nothing) and state.llm["cost_usd"] (the run's chat-model ledger: analysis, research, planning,
 insights, the judge, synthesis). The first cap reached stops the run cleanly: the best node so far is still scored on the test split and the report is written.
 """
 from __future__ import annotations
 
-CAPS = ("rounds", "wall_time_s", "gpu_hours", "llm_usd")
+CAPS = ("rounds", "wall_time_s", "gpu_hours", "train_tokens", "llm_usd")
 OVERRIDES = {"rounds": "max_rounds", "wall_time_s": "max_wall_time_s", "gpu_hours": "max_gpu_hours",
-             "llm_usd": "max_llm_usd"}
+             "train_tokens": "max_train_tokens", "llm_usd": "max_llm_usd"}
 
 
 def caps(spec, ctx) -> dict[str, float | None]:
@@ -29,6 +30,7 @@ def spent(state, accounting: dict, now: float) -> dict[str, float]:
             "wall_time_s": accounting["running_s"] if "running_s" in accounting else
             round(now - state.started_at, 1) if state.started_at else 0.0,
             "gpu_hours": float(accounting.get("gpu_hours") or 0.0),
+            "train_tokens": int(accounting.get("tokens_trained") or 0),
             "llm_usd": float((state.llm or {}).get("cost_usd") or 0.0)}
 
 
@@ -39,7 +41,16 @@ def message(cap: str, limit: float, used: float) -> str:
         return f"budget: wall_time_s {limit:g} reached ({used:.0f} s running)"
     if cap == "gpu_hours":
         return f"budget: gpu_hours {limit:g} reached ({used:.4g} spent)"
+    if cap == "train_tokens":  # a round is never cut short: the tokens past the cap are shown
+        over = f", {used - limit:.0f} over" if used > limit else ""
+        return f"budget: train_tokens {limit:.0f} reached ({used:.0f} trained{over})"
     return f"budget: llm_usd {limit:.2f} reached ({used:.2f} spent)"
+
+
+def cannot_start(limit: float, used: float, need: int) -> str:
+    """The stop reason before a round whose smallest trial (need: its estimated tokens) does not fit what is left."""
+    return (f"budget: train_tokens {limit:.0f} reached ({used:.0f} trained; the smallest trial planned needs "
+            f"~{need} of the {max(0, limit - used):.0f} left)")
 
 
 def over_budget(limits: dict, used: dict, skip: tuple[str, ...] = ()) -> str:

@@ -1,0 +1,132 @@
+"""budget.train_tokens (docs/budgets.md): the run stops when its training tokens are spent, the planner fits each
+round to what is left (tools/planning/token_fit.py) with one estimator (tools/run/token_cost.py), a round that
+overshoots trains to the end and shows it, and a bad cap is a clear spec error."""
+import json
+
+import pytest
+
+from graph.cli.progress import spend_line
+from graph.main import build_graph
+from tools.data.spec_loading import parse_spec
+from tools.planning.token_fit import fit_round
+from tools.run.token_cost import file_per_example, measured_per_example, per_example, trial_tokens
+from tests.fake_runner import FakeRunner
+from tests.test_budgets import assert_stopped_cleanly, config, with_budget
+
+MAX_TRAIN = 16  # tiny_task's max_train_samples
+
+
+def fake_runner(tokens_of) -> FakeRunner:
+    """Trains nothing: a trial reports tokens_of(cfg) training tokens; the base scores 0.5, any trial 0.6."""
+    def train(spec, data, cfg, ctx, init=None):
+        return {"status": "ok", "adapter": None, "cached": False, "key": f"k{cfg['id']}:{json.dumps(cfg, sort_keys=True, default=str)}",
+                "train_s": 0.1, "tokens": tokens_of(cfg)}
+
+    def score(spec, data, cfg, adapter, key, split, ctx, job_dir, max_examples):
+        return {"status": "ok", "score": 0.5 if key == "base" else 0.6}
+
+    return FakeRunner(train=train, score=score)
+
+
+def ten_per_example(cfg: dict) -> int:
+    return min(cfg.get("max_samples") or MAX_TRAIN, MAX_TRAIN) * cfg["epochs"] * 10
+
+
+def trained(state: dict) -> list[str]:
+    return [n for n, node in state["tree"].items() if n != "root" and node["status"] != "skipped"]
+
+
+# --- the estimator ---------------------------------------------------------------------------------------------
+
+def test_estimator_counts_examples_times_epochs_times_measured_tokens(tmp_path):
+    tree = {"root": {"trials": [{"id": "t0", "epochs": 0}], "results": {"t0": {"status": "ok", "train": {}}}},
+            "n1": {"trials": [{"id": "t0", "epochs": 2, "max_samples": 8}, {"id": "t1", "epochs": 1, "template": "plain"}],
+                   "results": {"t0": {"status": "ok", "train": {"tokens": 480}},  # 8 examples x 2 epochs x 30
+                               "t1": {"status": "ok", "train": {"tokens": 320}}}}}  # 16 x 1 x 20, another template
+    assert measured_per_example(tree, MAX_TRAIN) == pytest.approx(800 / 32)
+    assert per_example(tree, {"epochs": 3}, MAX_TRAIN, None) == (30.0, "measured on trials with the same data")
+    assert trial_tokens({"epochs": 3}, MAX_TRAIN, 30.0) == 16 * 3 * 30
+    assert trial_tokens({"epochs": 3, "max_samples": 100}, MAX_TRAIN, 30.0) == 16 * 3 * 30  # capped by the task
+    # early stopping trained 1 of 2 epochs: the measurement divides by the epochs trained
+    tree["n1"]["results"]["t0"]["train"]["epochs_trained"] = 1
+    assert measured_per_example(tree, MAX_TRAIN, ('{}', "chat")) == 60.0
+    # before any trial trained: the prepared file's characters / 4, plus the template's tokens
+    rows = tmp_path / "train.jsonl"
+    rows.write_text(json.dumps({"input": "x" * 36, "output": "y" * 4}) + "\n")
+    prior = file_per_example(rows, instruction="")
+    assert prior == 40 / 4 + 12
+    assert per_example({}, {"epochs": 1}, MAX_TRAIN, prior) == (22.0, "estimated from the prepared training file")
+
+
+# --- the planner's fit ------------------------------------------------------------------------------------------
+
+def _fit(left: float):
+    configs = [{"id": f"t{i}", "epochs": 2, "lr": lr} for i, lr in enumerate((1e-3, 2e-3, 5e-4))]
+    return fit_round(configs, left, ten_per_example, MAX_TRAIN, epochs_grid=[1, 2, 3], samples_grid=[8, 16],
+                     key=lambda c: (c["lr"], c["epochs"], c.get("max_samples")))
+
+
+def test_a_round_that_fits_is_left_alone():
+    fit = _fit(960)
+    assert [c["id"] for c in fit.configs] == ["t0", "t1", "t2"] and fit.fits and not fit.notes
+    assert fit.estimates == {"t0": 320, "t1": 320, "t2": 320}
+
+
+def test_the_planner_shrinks_a_round_that_would_not_fit():
+    fit = _fit(500)  # 3 full trials need 960
+    assert fit.configs[0] == {"id": "t0", "epochs": 2, "lr": 1e-3}  # the planner's first choice, whole
+    assert fit.configs[1] == {"id": "t1", "epochs": 2, "lr": 2e-3, "max_samples": 8}  # halved to fit 180 left
+    assert len(fit.configs) == 2 and fit.fits and sum(fit.estimates.values()) == 480 <= 500
+    assert "t1 shrunk to fit the train_tokens budget: epochs 2->2, examples 16->8" in fit.notes[0]
+    assert fit.notes[1] == "t2 dropped: needs ~320 tokens, 20 left"
+
+
+def test_no_trial_fits_when_not_even_the_smallest_one_does():
+    fit = _fit(50)
+    assert not fit.fits and fit.configs == [{"id": "t0", "epochs": 1, "lr": 1e-3, "max_samples": 8}]
+    assert fit.estimates == {"t0": 80}
+    assert fit.notes[-1].startswith("not even the smallest trial fits: t0 at 1 epoch(s) x 8 examples needs ~80")
+
+
+# --- the run -----------------------------------------------------------------------------------------------------
+
+def test_a_run_stops_when_its_train_tokens_are_spent_and_shows_the_overshoot(tiny_task, context):
+    # Every trial reports 1000 tokens, far above the planner's estimate: round 1 fits on paper, trains to the end
+    # (a trial is never killed for the budget), and the run stops after it showing what went over.
+    task, seen, state = with_budget(tiny_task, rounds=5, configs_per_round=2, train_tokens=1500), [], {}
+    for mode, chunk in build_graph(runner=fake_runner(lambda cfg: 1000)).stream(
+            {"task": task}, config(), context=context, stream_mode=["updates", "values"]):
+        if mode == "updates" and "backpropagate" in chunk:
+            seen.append(chunk["backpropagate"]["accounting"]["budget"]["train_tokens"])
+        state = chunk if mode == "values" else state
+    assert trained(state) == ["n1"] and state["accounting"]["tokens_trained"] == 2000
+    assert_stopped_cleanly(state, "budget: train_tokens 1500 reached (2000 trained, 500 over)")
+    assert seen == [{"cap": 1500, "spent": 0}, {"cap": 1500, "spent": 2000}]  # for the progress line
+    assert spend_line({"running_s": 1, "wall_s": 1}, {"train_tokens": seen[-1]}).endswith("budget train_tokens 2000/1500")
+    assert spend_line({}, {"train_tokens": {"cap": 2_000_000, "spent": 123_456}}).endswith("train_tokens 123,456/2,000,000")
+    assert state["tree"]["n1"]["token_budget"]["left"] == 1500
+
+
+def test_the_run_fits_rounds_to_what_is_left_and_stops_before_a_round_that_cannot_start(tiny_task, context):
+    # A trial reports 10 tokens an example-epoch; the smallest trial the space allows is 1 epoch x 8 examples = 80.
+    state = build_graph(runner=fake_runner(ten_per_example)).invoke(
+        {"task": with_budget(tiny_task, rounds=10, configs_per_round=2, train_tokens=450)}, config(), context=context)
+    tree = state["tree"]
+    # round 1 is priced from the prepared file (no trial trained yet) and shrunk to one small trial
+    assert tree["n1"]["token_budget"]["source"] == "estimated from the prepared training file"
+    assert [(t["epochs"], t["max_samples"]) for t in tree["n1"]["trials"]] == [(1, 8)]
+    assert tree["n1"]["token_budget"]["notes"][0].startswith("t0 shrunk to fit the train_tokens budget: epochs 2->1")
+    # later rounds are priced from what the trials used, exactly here, so nothing overshoots
+    assert tree["n2"]["token_budget"]["source"] == "measured on trials with the same data"
+    assert state["accounting"]["tokens_trained"] == 400
+    last = tree[f"n{len(tree) - 1}"]
+    assert last["status"] == "skipped" and last["token_budget"]["fits"] is False
+    assert_stopped_cleanly(state, "budget: train_tokens 450 reached (400 trained; the smallest trial planned needs ~80 "
+                                  "of the 50 left)")
+
+
+@pytest.mark.parametrize("bad, why", [(0, "greater than 0"), (-5, "greater than 0"), (1.5, "valid integer"),
+                                      ("1e6", "valid integer")])
+def test_a_bad_train_tokens_is_a_clear_error(tiny_task, bad, why):
+    with pytest.raises(ValueError, match=rf"field 'budget.train_tokens': .*{why}"):
+        parse_spec(with_budget(tiny_task, train_tokens=bad))
