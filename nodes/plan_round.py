@@ -81,6 +81,24 @@ def refused_sources(state: State, space: SearchSpace) -> dict[str, str]:
     return out
 
 
+def token_budget(state: State, ctx: Context, configs: list, inputs, space: SearchSpace):
+    """(fit, record) of the round against the train_tokens budget (tools/planning/token_fit.py); None: no cap."""
+    from tools.planning.planner import trial_key
+    from tools.planning.token_fit import fit_to_budget
+    from tools.run.accounting import run_accounting
+    from tools.run.budget import caps
+    from tools.run.token_cost import file_per_example
+
+    limit = caps(state.spec, ctx)["train_tokens"]
+    if limit is None or not configs:
+        return None
+    trained = run_accounting(state.tree, 0.0, 0.0)["tokens_trained"]
+    prior = file_per_example((state.data.get("paths") or {}).get("train"), state.spec.instruction)
+    tried = {trial_key(t, n.get("parent")) for n in inputs.tree.values() for t in n.get("trials", [])}
+    return fit_to_budget(state.tree, configs, limit, trained, inputs.max_train, space, prior,
+                         lambda c: trial_key(c, inputs.parent_id), tried)
+
+
 def plan_round(state: State, runtime: Runtime[Context], space: SearchSpace = DEFAULT_SPACE,
                chat: ChatSource = DEFAULT_CHAT) -> dict:
     """The next round's node. space: what the planners may choose (build_graph(space=...)); chat: the run's
@@ -104,6 +122,9 @@ def plan_round(state: State, runtime: Runtime[Context], space: SearchSpace = DEF
     # ctx.numbers: the built-in planner's numbers from its priors, or from TPE (tools/planning/number_optimiser.py)
     offline = partial(propose, numbers=ctx.numbers)
     plan = plan_next_round(inputs, offline, ctx, f"plan_round:{round_no}", state.llm, chat=chat)
+    budget = token_budget(state, ctx, plan.configs, inputs, space)  # fit the round to the train_tokens left
+    if budget is not None:
+        plan.configs = budget[0].configs
     node = Node(id=f"n{round_no}", parent=state.selected, round=round_no, status="planned", rationale=plan.rationale,
                 trials=plan.configs, results={}, visits=0, value=0.0, planner=plan.source,
                 **rejected_plans(state))
@@ -113,6 +134,9 @@ def plan_round(state: State, runtime: Runtime[Context], space: SearchSpace = DEF
         node["insights_used"] = list(inputs.insights)  # what the planner was shown, for the report and the audit
     if plan.notes:
         node["config_notes"] = plan.notes
+    if budget is not None:
+        node["token_budget"] = budget[1]  # what the train_tokens budget left and what each trial should cost
+        node["config_notes"] = [*node.get("config_notes", []), *budget[0].notes]
     if plan.trial_rationales:
         node["trial_rationales"] = plan.trial_rationales
     return {"tree": {node["id"]: node}, "current": node["id"], "round": round_no, "llm": plan.ledger}

@@ -75,6 +75,9 @@ class Budget(_Strict):
     max_train_samples: int = Field(50_000, ge=1)
     wall_time_s: float | None = Field(None, gt=0)
     gpu_hours: float | None = Field(None, gt=0, description="Hard cap on GPU-hours of training (tools/run/budget.py).")
+    train_tokens: int | None = Field(None, gt=0, description="Hard cap on training tokens summed over the run's "
+                                     "trials (cache hits cost 0 new tokens); the planner fits each round to what "
+                                     "is left (docs/budgets.md).")
     llm_usd: float | None = Field(None, gt=0, description="Hard cap on chat-model spend in US dollars.")
 
 
