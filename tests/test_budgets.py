@@ -82,7 +82,7 @@ def test_llm_spend_cap_stops_before_the_round_trains(tiny_task, context):
 
 def test_caps_precedence_and_validation(tiny_task, monkeypatch):
     spec = parse_spec(with_budget(tiny_task, rounds=3, wall_time_s=60, gpu_hours=2, llm_usd=1.5))
-    for name in ("TREX_MAX_LLM_USD", "TREX_MAX_GPU_HOURS", "TREX_MAX_ROUNDS"):
+    for name in ("TREX_MAX_LLM_USD", "TREX_MAX_GPU_HOURS", "TREX_MAX_ROUNDS", "TREX_MAX_TRAIN_TOKENS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TREX_MAX_WALL_TIME_S", "30")
     assert caps(spec, Context(max_rounds=5)) == {"rounds": 5, "wall_time_s": 30.0, "gpu_hours": 2, "train_tokens": None,

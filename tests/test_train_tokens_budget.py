@@ -130,3 +130,19 @@ def test_the_run_fits_rounds_to_what_is_left_and_stops_before_a_round_that_canno
 def test_a_bad_train_tokens_is_a_clear_error(tiny_task, bad, why):
     with pytest.raises(ValueError, match=rf"field 'budget.train_tokens': .*{why}"):
         parse_spec(with_budget(tiny_task, train_tokens=bad))
+
+
+def test_the_environment_replaces_the_specs_train_tokens(tiny_task, monkeypatch):
+    from tools.run.budget import caps
+    from trex.context import Context
+
+    spec = parse_spec(with_budget(tiny_task, train_tokens=10_000))
+    monkeypatch.delenv("TREX_MAX_TRAIN_TOKENS", raising=False)
+    assert caps(spec, Context())["train_tokens"] == 10_000
+    monkeypatch.setenv("TREX_MAX_TRAIN_TOKENS", "2500")
+    assert caps(spec, Context())["train_tokens"] == 2500
+    with pytest.raises(ValueError, match="max_train_tokens must be > 0"):
+        Context(max_train_tokens=0)
+    monkeypatch.setenv("TREX_MAX_TRAIN_TOKENS", "1.5e6")
+    with pytest.raises(ValueError, match="TREX_MAX_TRAIN_TOKENS='1.5e6' is not a valid int"):
+        Context()

@@ -228,6 +228,10 @@ class Context:
     max_gpu_hours: float | None = field(
         default_factory=lambda: _env_opt("TREX_MAX_GPU_HOURS", float),
         metadata={"description": "Hard cap on GPU-hours of training; replaces budget.gpu_hours when set."})
+    max_train_tokens: int | None = field(
+        default_factory=lambda: _env_opt("TREX_MAX_TRAIN_TOKENS", int),
+        metadata={"description": "Hard cap on training tokens summed over the run's trials (cache hits cost 0); "
+                                 "replaces budget.train_tokens when set (docs/budgets.md)."})
     max_llm_usd: float | None = field(
         default_factory=lambda: _env_opt("TREX_MAX_LLM_USD", float),
         metadata={"description": "Hard cap on chat-model spend in US dollars; replaces budget.llm_usd when set."})
@@ -252,7 +256,7 @@ class Context:
         _one_of("device", self.device, Device)
         if self.exploration_c < 0 or self.max_children < 1 or self.trial_timeout_s <= 0 or self.max_eval_examples < 1:
             raise ValueError("exploration_c must be >= 0, max_children >= 1, trial_timeout_s > 0, max_eval_examples >= 1")
-        for cap in ("max_rounds", "max_wall_time_s", "max_gpu_hours", "max_llm_usd"):
+        for cap in ("max_rounds", "max_wall_time_s", "max_gpu_hours", "max_train_tokens", "max_llm_usd"):
             if getattr(self, cap) is not None and getattr(self, cap) <= 0:
                 raise ValueError(f"{cap} must be > 0 (or unset for no cap), not {getattr(self, cap)!r}")
         parse_prices(self.llm_prices)  # a malformed price table fails here, naming the problem
