@@ -125,6 +125,8 @@ def plan_round(state: State, runtime: Runtime[Context], space: SearchSpace = DEF
     budget = token_budget(state, ctx, plan.configs, inputs, space)  # fit the round to the train_tokens left
     if budget is not None:
         plan.configs = budget[0].configs
+        if budget[0].notes:  # the report's Plans section shows what the budget changed
+            plan.rationale = f"{plan.rationale} train_tokens budget ({budget[1]['left']:,.0f} left): " + "; ".join(budget[0].notes)
     node = Node(id=f"n{round_no}", parent=state.selected, round=round_no, status="planned", rationale=plan.rationale,
                 trials=plan.configs, results={}, visits=0, value=0.0, planner=plan.source,
                 **rejected_plans(state))

@@ -2,6 +2,7 @@
 round to what is left (tools/planning/token_fit.py) with one estimator (tools/run/token_cost.py), a round that
 overshoots trains to the end and shows it, and a bad cap is a clear spec error."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -116,6 +117,8 @@ def test_the_run_fits_rounds_to_what_is_left_and_stops_before_a_round_that_canno
     assert tree["n1"]["token_budget"]["source"] == "estimated from the prepared training file"
     assert [(t["epochs"], t["max_samples"]) for t in tree["n1"]["trials"]] == [(1, 8)]
     assert tree["n1"]["token_budget"]["notes"][0].startswith("t0 shrunk to fit the train_tokens budget: epochs 2->1")
+    assert "train_tokens budget (450 left): t0 shrunk" in tree["n1"]["rationale"]  # the report's Plans section
+    assert "t0 shrunk to fit" in Path(state["report_path"]).read_text()
     # later rounds are priced from what the trials used, exactly here, so nothing overshoots
     assert tree["n2"]["token_budget"]["source"] == "measured on trials with the same data"
     assert state["accounting"]["tokens_trained"] == 400
