@@ -1,8 +1,8 @@
 """Hard budget caps: training rounds, wall time, GPU-hours, training tokens and chat-model spend in dollars.
 
 A cap comes from the task spec's budget (rounds, wall_time_s, gpu_hours, train_tokens, llm_usd) and is replaced
-by the Context override of the same cap (max_rounds, max_wall_time_s, max_gpu_hours, max_llm_usd; env TREX_MAX_*)
-where the Context has one.
+by the Context override of the same cap (max_rounds, max_wall_time_s, max_gpu_hours, max_train_tokens,
+max_llm_usd; env TREX_MAX_*).
 Spend is read from the state: the round counter, the running time (accounting["running_s"]: the time the
 run was executing, summed over its resumes; tools/run/clock.py), GPU-hours and training tokens of the trials
 trained this run (tools.run.accounting: a cache hit costs nothing) and state.llm["cost_usd"] (the run's chat-model ledger: analysis, research, planning,
