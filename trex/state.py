@@ -60,6 +60,7 @@ class Node(TypedDict, total=False):
     priors_used: list[dict]  # earlier runs' winning configs the planner started this round from
     insights_used: list[str]  # lessons (this run and the shared store) the planner was shown for this round
     trial_rationales: dict[str, str]  # trial id -> the LLM's reason for it
+    token_budget: dict  # the train_tokens budget at planning: cap, trained, left, estimates by trial, fits
 
 
 def upsert_nodes(current: dict[str, Node] | None, update: dict[str, Node] | None) -> dict[str, Node]:
