@@ -89,6 +89,19 @@ def test_no_trial_fits_when_not_even_the_smallest_one_does():
     assert fit.notes[-1].startswith("not even the smallest trial fits: t0 at 1 epoch(s) x 8 examples needs ~80")
 
 
+def test_a_pinned_epochs_stays_pinned_while_the_round_is_fitted():
+    from tools.planning.token_fit import fit_to_budget
+    from trex.search_space import DEFAULT_SPACE
+
+    space = DEFAULT_SPACE.narrowed({"epochs": 3})
+    configs = [{"id": "t0", "epochs": 3, "lr": 1e-3}, {"id": "t1", "epochs": 3, "lr": 2e-3}]
+    fit, record = fit_to_budget({}, configs, limit=300, trained=0, max_train=MAX_TRAIN, space=space, prior=10.0,
+                                key=lambda c: (c["lr"], c.get("max_samples")), tried=set())
+    assert fit.configs == [{"id": "t0", "epochs": 3, "lr": 1e-3, "max_samples": 8}]  # 3 x 8 x 10 = 240: fewer examples
+    assert record["left"] == 300 and record["estimates"] == {"t0": 240} and record["fits"]
+    assert record["source"] == "estimated from the prepared training file"
+
+
 # --- the run -----------------------------------------------------------------------------------------------------
 
 def test_a_run_stops_when_its_train_tokens_are_spent_and_shows_the_overshoot(tiny_task, context):
