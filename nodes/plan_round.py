@@ -81,21 +81,37 @@ def refused_sources(state: State, space: SearchSpace) -> dict[str, str]:
     return out
 
 
-def token_budget(state: State, ctx: Context, configs: list, inputs, space: SearchSpace):
-    """(fit, record) of the round against the train_tokens budget (tools/planning/token_fit.py); None: no cap."""
-    from tools.planning.planner import trial_key
-    from tools.planning.token_fit import fit_to_budget
+def _tokens(state: State, ctx: Context) -> tuple[int, int, float | None] | None:
+    """(train_tokens cap, tokens trained so far, the prepared file's tokens per example) or None: no cap."""
     from tools.run.accounting import run_accounting
     from tools.run.budget import caps
     from tools.run.token_cost import file_per_example
 
     limit = caps(state.spec, ctx)["train_tokens"]
-    if limit is None or not configs:
+    if limit is None:
         return None
-    trained = run_accounting(state.tree, 0.0, 0.0)["tokens_trained"]
-    prior = file_per_example((state.data.get("paths") or {}).get("train"), state.spec.instruction)
+    return (limit, run_accounting(state.tree, 0.0, 0.0)["tokens_trained"],
+            file_per_example((state.data.get("paths") or {}).get("train"), state.spec.instruction))
+
+
+def token_prompt(state: State, ctx: Context, max_train: int) -> str:
+    """The train_tokens budget as the LLM planner reads it; "" without a cap."""
+    from tools.planning.token_fit import budget_line
+
+    tokens = _tokens(state, ctx)
+    return budget_line(tokens[0], tokens[1], state.tree, max_train, tokens[2]) if tokens else ""
+
+
+def token_budget(state: State, ctx: Context, configs: list, inputs, space: SearchSpace):
+    """(fit, record) of the round against the train_tokens budget (tools/planning/token_fit.py); None: no cap."""
+    from tools.planning.planner import trial_key
+    from tools.planning.token_fit import fit_to_budget
+
+    tokens = _tokens(state, ctx)
+    if tokens is None or not configs:
+        return None
     tried = {trial_key(t, n.get("parent")) for n in inputs.tree.values() for t in n.get("trials", [])}
-    return fit_to_budget(state.tree, configs, limit, trained, inputs.max_train, space, prior,
+    return fit_to_budget(state.tree, configs, tokens[0], tokens[1], inputs.max_train, space, tokens[2],
                          lambda c: trial_key(c, inputs.parent_id), tried)
 
 
@@ -118,7 +134,8 @@ def plan_round(state: State, runtime: Runtime[Context], space: SearchSpace = DEF
                        hidden_size=model_hidden_size(spec.base_model, ctx.cache_dir) if chat.configured(ctx) else None,
                        priors=stored_priors(state, ctx, spec.budget.configs_per_round),
                        research=[t.get("text", "") for t in ((state.research or {}).get("brief") or {}).get("takeaways", [])],
-                       space=space, sources=accepted_sources(state), refused=refused_sources(state, space))
+                       space=space, sources=accepted_sources(state), refused=refused_sources(state, space),
+                       tokens=token_prompt(state, ctx, max_train))
     # ctx.numbers: the built-in planner's numbers from its priors, or from TPE (tools/planning/number_optimiser.py)
     offline = partial(propose, numbers=ctx.numbers)
     plan = plan_next_round(inputs, offline, ctx, f"plan_round:{round_no}", state.llm, chat=chat)

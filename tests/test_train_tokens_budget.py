@@ -102,6 +102,22 @@ def test_a_pinned_epochs_stays_pinned_while_the_round_is_fitted():
     assert record["source"] == "estimated from the prepared training file"
 
 
+def test_the_llm_planner_is_told_the_tokens_left_and_a_trials_price():
+    from tools.planning.llm_planner import PlanInput, condensed_memory
+    from tools.planning.token_fit import budget_line
+
+    tree = {"root": {"id": "root", "parent": None, "round": 0, "status": "evaluated", "score": 0.5, "reward": 0.0,
+                     "trials": [{"id": "t0", "epochs": 0}], "results": {}, "visits": 1, "value": 0.0}}
+    line = budget_line(5000, 1200, tree, MAX_TRAIN, prior=22.0)
+    assert line.startswith("training tokens: 3,800 of 5,000 left; a trial costs about 22 tokens per example per "
+                           "epoch (estimated from the prepared training file)")
+    memory = condensed_memory(PlanInput(tree=tree, parent_id="root", k=2, max_train=MAX_TRAIN, seed=0,
+                                        task={"name": "t", "goal": "g"}, tokens=line))
+    assert line in memory
+    assert "training tokens" not in condensed_memory(PlanInput(tree=tree, parent_id="root", k=2, max_train=MAX_TRAIN,
+                                                               seed=0, task={"name": "t", "goal": "g"}))
+
+
 # --- the run -----------------------------------------------------------------------------------------------------
 
 def test_a_run_stops_when_its_train_tokens_are_spent_and_shows_the_overshoot(tiny_task, context):

@@ -96,6 +96,7 @@ class PlanInput:
     sources: list[dict] = field(default_factory=list)  # vetted datasets a recipe may add (tools/research/source_vetting.py)
     refused: dict[str, str] = field(default_factory=dict)  # sources of the space's data moves research refused: why
     numbers: str = "prior"  # tpe: the numbers a proposal leaves out come from the sampler (Context.numbers)
+    tokens: str = ""  # the train_tokens budget left and a trial's price (tools/planning/token_fit.py), if capped
 
 
 def condensed_memory(p: PlanInput) -> str:
@@ -109,7 +110,7 @@ def condensed_memory(p: PlanInput) -> str:
             f"({'higher' if p.higher_is_better else 'lower'} is better), base model {task.get('base_model', '?')}",
             f"labels: {clip(', '.join(labels[:30]), 400)}" if labels else "output: free text",
             f"success: {clip(req.get('success_criterion', ''), 300)}" if req.get("success_criterion") else "",
-            f"budget: {p.k} trials per round, at most {p.max_train} training examples"]
+            f"budget: {p.k} trials per round, at most {p.max_train} training examples", p.tokens]
     # max_samples is stated once, by the trial table's bounds line below (bounds_text).
     space = [f"{k}: {json.dumps(v)}" for k, v in p.space.choice_grid().items() if k != "recipe"]
     space += [f"{n}: {' | '.join(map(str, f.choices))} ({f.help})" for n, f in FIELDS.items()

@@ -100,3 +100,11 @@ def fit_to_budget(tree: dict, configs: list[dict], limit: float, trained: int, m
     if fit.notes:
         record["notes"] = fit.notes
     return fit, record
+
+
+def budget_line(limit: float, trained: int, tree: dict, max_train: int, prior: float | None) -> str:
+    """What the planner is told (an LLM's prompt): the tokens left and what a trial costs."""
+    rate, source = per_example(tree, {}, max_train, prior)
+    return (f"training tokens: {max(0, limit - trained):,.0f} of {limit:,.0f} left; a trial costs about "
+            f"{rate:.0f} tokens per example per epoch ({source}): examples x epochs x {rate:.0f}. The round is "
+            "cut to fit (trials shrunk or dropped), so plan the most useful trials first")
