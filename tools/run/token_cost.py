@@ -70,8 +70,9 @@ def file_per_example(path: str | Path | None, instruction: str = "", limit: int 
     """A prior from the prepared training file: the characters of each row's text fields and the instruction,
     as tokens, plus the template's; None when the file cannot be read."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()[:limit] if path else []
-    except OSError:
+        with open(path, encoding="utf-8") as f:  # the first rows only: a large file is not read whole
+            lines = [line for _, line in zip(range(limit), f)]
+    except (OSError, TypeError):  # TypeError: no path
         return None
     chars = []
     for line in lines:
