@@ -154,3 +154,15 @@ def test_the_check_fails_with_the_differing_examples_when_the_written_model_is_a
     assert differing and all(m and m[1] != m[2] for m in shown)
     readme = (tmp_path / "out" / "README.md").read_text()
     assert "FAILED" in readme  # the README of the files left behind says so too
+
+
+def test_the_modelfile_of_a_plain_prompt_trial_prompts_as_trex_did():
+    from tools.export.modelfile import modelfile
+
+    manifest = {"task_name": "t", "base_model": "b", "scoring": "generate", "task": {"max_new_tokens": 8},
+                "prompt": {"template": "plain", "chat_messages": chat_messages(INSTRUCTION, INPUT, []),
+                           "plain": plain_prompt(INSTRUCTION, INPUT, [])}}
+    text = modelfile("t-q8_0.gguf", manifest, "{{ messages }}", "<|im_end|>")
+    assert 'TEMPLATE """{{ .System }}\nInput: {{ .Prompt }}\nOutput: """' in text
+    assert f'SYSTEM """{INSTRUCTION}"""' in text and "PARAMETER num_predict 8" in text
+    assert 'PARAMETER stop "Input:"' in text and 'PARAMETER stop "<|im_end|>"' in text

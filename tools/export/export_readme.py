@@ -21,15 +21,21 @@ def _prompt_lines(manifest: dict) -> list[str]:
 
 
 def _gguf_lines(manifest: dict) -> list[str]:
-    gguf = manifest["gguf"]
+    gguf, prompt = manifest["gguf"], manifest["prompt"]
+    name = manifest["task_name"].replace("_", "-")
+    if prompt["template"] == "plain":
+        llama = [f"llama-cli -m {gguf['file']} -no-cnv --temp 0 -n {manifest['task']['max_new_tokens']} "
+                 f"-p {json.dumps(prompt['plain'])}  # with your input in place of {{input}}"]
+    else:
+        system = prompt["chat_messages"][0]
+        sys_flag = f" -sys {json.dumps(system['content'])}" if system["role"] == "system" else ""
+        llama = [f"llama-cli -m {gguf['file']}{sys_flag} --temp 0  # a chat in the terminal: type an input",
+                 f"llama-server -m {gguf['file']} --temp 0  # OpenAI-compatible API on :8080 (send the system turn)"]
     return ["## Run it with llama.cpp or Ollama", "",
             f"`{gguf['file']}` is the tuned model (adapter merged in) as GGUF, {gguf['quant']}, with its tokenizer and "
             "chat template inside. `Modelfile` gives Ollama the same prompt (the task's system turn) and greedy "
-            "decoding.", "", "```sh",
-            f"llama-cli -m {gguf['file']} -sys {json.dumps(manifest['prompt']['chat_messages'][0]['content'])} "
-            "-p 'YOUR INPUT' --temp 0  # llama.cpp",
-            f"ollama create {manifest['task_name'].replace('_', '-')} -f Modelfile && "
-            f"ollama run {manifest['task_name'].replace('_', '-')} 'YOUR INPUT'", "```", ""]
+            "decoding.", "", "```sh", *llama,
+            f"ollama create {name} -f Modelfile && ollama run {name} 'YOUR INPUT'", "```", ""]
 
 
 def _what(manifest: dict, merged: bool) -> str:
