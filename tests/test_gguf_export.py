@@ -166,3 +166,13 @@ def test_the_modelfile_of_a_plain_prompt_trial_prompts_as_trex_did():
     assert 'TEMPLATE """{{ .System }}\nInput: {{ .Prompt }}\nOutput: """' in text
     assert f'SYSTEM """{INSTRUCTION}"""' in text and "PARAMETER num_predict 8" in text
     assert 'PARAMETER stop "Input:"' in text and 'PARAMETER stop "<|im_end|>"' in text
+
+
+def test_trex_predict_on_a_gguf_export_says_where_to_run_it(tmp_path, capsys):
+    (tmp_path / "trex_model.json").write_text(json.dumps({"kind": "gguf", "gguf": {"file": "t-q8_0.gguf"},
+                                                          "input_fields": []}))
+    (tmp_path / "in.txt").write_text("hello\n")
+    assert main(["predict", str(tmp_path), str(tmp_path / "in.txt")]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: {tmp_path} holds a GGUF export (t-q8_0.gguf), which TREX does not load: run it with llama.cpp or "
+        "Ollama (its README.md), or export with --merge"]

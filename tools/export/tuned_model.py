@@ -81,5 +81,8 @@ def load_tuned(run_dir: str | Path, device: str = "auto", cache_dir: str | None 
     FileNotFoundError, with the reason, when there is no tuned model there."""
     model_dir = best_adapter_dir(run_dir)
     manifest = read_manifest(model_dir)
+    if manifest.get("kind") == "gguf":  # no transformers weights here: llama.cpp's format only
+        raise FileNotFoundError(f"{model_dir} holds a GGUF export ({manifest['gguf']['file']}), which TREX does not "
+                                "load: run it with llama.cpp or Ollama (its README.md), or export with --merge")
     model, tokenizer = load_model_and_tokenizer(model_dir, manifest, device, cache_dir)
     return TunedModel(model, tokenizer, manifest, model_dir)
