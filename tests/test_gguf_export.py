@@ -75,6 +75,13 @@ def test_an_unsupported_architecture_is_a_one_line_error(tmp_path, capsys):
     message = str(err.value)
     assert "\n" not in message and "Llama" in message and "Qwen2" in message and "Qwen3" in message
     assert "'gpt2'" in message
+    from transformers import LlamaConfig
+
+    llama31 = LlamaConfig(max_position_embeddings=131072, rope_scaling={
+        "rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 8192})
+    with pytest.raises(ValueError, match="^GGUF export does not write 'llama3' rope scaling yet: [^\n]+$"):
+        gguf_architecture(llama31)  # Llama 3.1+: llama.cpp needs its rope_freqs tensor, not written here
     # Through the CLI: refused before anything is loaded or written.
     model = tmp_path / "run" / "best_adapter"
     model.mkdir(parents=True)
