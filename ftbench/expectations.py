@@ -252,7 +252,8 @@ def render(result: dict, title: str, command: str) -> str:
     lines += _tables(result["trials"], tasks, extra)
     lines += ["", f"Ceilings (mean over tasks): val-oracle {fmean(per[t]['val_oracle'] for t in tasks):.3f}, "
               f"test-oracle {fmean(per[t]['test_oracle'] for t in tasks):.3f}. The val-oracle (the best validation "
-              "configuration's test gain, ties averaged) is the most any search that picks by validation can reach."]
+              "configuration's test gain, ties averaged) is the most a search that picks by validation can expect; one "
+              "can beat it on a task only where a tie on validation falls its way."]
     if "equal_compute" in result:
         lines += ["", "## Equal compute: random search and TPE train as many tokens as TREX-UCT", "",
                   "Exact random search draws until its training tokens reach TREX-UCT's on the same task and seed; "
