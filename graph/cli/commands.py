@@ -12,6 +12,7 @@ from pathlib import Path
 from graph.cli.run_graph import open_graph
 from tools.data.task_catalog import DEFAULT_TASK, TASKS_DIR, resolve_task
 
+
 def _print_update(update: dict) -> None:
     for node, delta in update.items():
         if not isinstance(delta, dict):
