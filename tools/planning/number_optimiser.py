@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 import warnings
 
+from tools.planning.trial_identity import trial_key
 from trex.search_space import SearchSpace
 from trex.trial_config import FIELDS, default_alpha, value
 
@@ -80,8 +81,6 @@ def fill_numbers(picks: list[dict], pinned: list[set], tree: dict, parent_id: st
     keeps as the planner set them ("*" keeps them all: a warm start, the default recipe, an earlier run's winner).
     A proposal never repeats a trial of the tree or an earlier slot; a slot that cannot find a new one within
     MAX_ASKS keeps the planner's numbers."""
-    from tools.planning.planner import trial_key  # the planner's identity of a trial (planner imports this module)
-
     grid = numeric_grid(space, max_train)
     history = run_history(tree)
     known = {trial_key(cfg, None): s for cfg, s in history}

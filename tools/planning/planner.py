@@ -3,14 +3,14 @@ guided by the parent's result and diagnosis, what its siblings tried, and the ef
 Seeded and reproducible."""
 from __future__ import annotations
 
-import json
 import random
 
 from tools.planning.data_moves import SOURCE_CLEANUP, data_moves, recipe_variants  # noqa: F401 (SOURCE_CLEANUP: re-exported)
 from tools.planning.tree_evidence import best_trial_config, observed_effects
+from tools.planning.trial_identity import hyper_key, trial_key  # noqa: F401 (re-exported: the planners' identity)
 from trex.state import Node, TrialConfig
 from trex.search_space import DEFAULT_SPACE, SearchSpace
-from trex.trial_config import FIELDS, IDENTITY, default_alpha, value
+from trex.trial_config import FIELDS, default_alpha, value
 
 # Which moves a diagnosis argues for: (dimension, direction) -> prior weight.
 DIAGNOSIS_PRIORS = {
@@ -38,16 +38,6 @@ STRATEGY_OF = {dim: name for name, dims in STRATEGIES.items() for dim in dims}
 
 def default_config(max_train: int, seed: int, space: SearchSpace = DEFAULT_SPACE) -> TrialConfig:
     return TrialConfig(**space.default_config(max_train, seed))
-
-
-def hyper_key(cfg: dict) -> tuple:
-    """Identity of a config's settings (the trial table's IDENTITY fields, absent ones at their default)."""
-    return tuple(json.dumps(value(cfg, k), sort_keys=True) if k == "recipe" else value(cfg, k) for k in IDENTITY)
-
-
-def trial_key(cfg: dict, parent_id: str | None) -> tuple:
-    """Identity of a trial in the tree: a warm start is new under each parent (it starts from its adapter)."""
-    return hyper_key(cfg) + ((parent_id if cfg.get("warm_start") else None),)
 
 
 def continue_training(cfg: TrialConfig) -> TrialConfig:
