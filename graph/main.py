@@ -33,9 +33,9 @@ def build_graph(checkpointer=None, runner: TrialRunner | None = None, space: Sea
     every searched field of the trial table). chat_model: the model of every LLM step in this process: a
     LangChain chat model, or a factory called with the run's Context that returns one (or None: offline);
     default: Context.chat_model (TREX_CHAT_MODEL) through tools.llm.chat_models.load_chat_model."""
-    runner = runner or default_runner()
-    space = space or DEFAULT_SPACE
     chat = chat_source(chat_model)
+    runner = runner or default_runner(chat)  # the recipe steps that call a chat model get the same one
+    space = space or DEFAULT_SPACE
     g = StateGraph(State, context_schema=Context)
     g.add_node("researcher", build_researcher(space, chat))
     g.add_node("check_budget", check_budget)  # a cap reached while planning stops before training

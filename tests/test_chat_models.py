@@ -163,7 +163,7 @@ def test_llm_judge_scores_with_the_chat_model_and_needs_one(monkeypatch, tiny_ta
 
 def test_synthesized_examples_are_validated_deduplicated_and_skipped_without_a_model(tiny_task, tmp_path, monkeypatch):
     from tests.fake_chat import fake_model
-    from tools.llm import chat_models
+    from tools.llm.chat_models import chat_source
     from tools.data.datasets import prepare_splits
     from tools.data.spec_loading import parse_spec
     from tools.trials.trial_jobs import training_data
@@ -179,10 +179,10 @@ def test_synthesized_examples_are_validated_deduplicated_and_skipped_without_a_m
         {"input": "  ", "output": "loan"},  # empty input
         {"input": "import os; os.system('rm -rf /')", "output": "loan"}]}  # text: kept as data, never run
     fake = fake_model(SyntheticExamples=answer)
-    monkeypatch.setattr(chat_models, "load_chat_model", lambda spec, cache_dir=None: fake)
+    chat = chat_source(fake)  # injected, as build_graph(chat_model=...) does
     cfg = {"recipe": {"synthesis": {"n": 3, "instruction": "write new customer messages"}}}
     ctx = Context(chat_model="fake", cache_dir=str(tmp_path / "cache"))
-    path, stats = training_data(spec, data, cfg, ctx)
+    path, stats = training_data(spec, data, cfg, ctx, chat)
     rows = [json.loads(line) for line in open(path)]
     assert stats["synthesis"] == {"status": "applied", "requested": 3, "added": 3}
     assert len(rows) == len(train) + 3

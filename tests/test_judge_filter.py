@@ -135,7 +135,7 @@ def test_a_trial_judges_its_data_with_the_configured_chat_model_and_the_ledger_c
     rows are gone from the training file, and the calls are in the recipe's llm_usage."""
     from tools.data.datasets import prepare_splits
     from tools.data.spec_loading import parse_spec
-    from tools.llm import chat_models
+    from tools.llm.chat_models import chat_source
     from tools.trials.trial_jobs import training_data
     from trex.context import Context
 
@@ -149,9 +149,9 @@ def test_a_trial_judges_its_data_with_the_configured_chat_model_and_the_ledger_c
         return {"scores": [{"id": e["id"], "score": 0.0 if e["input"] == bad else 1.0} for e in shown]}
 
     fake = fake_model(ExampleScores=answer)
-    monkeypatch.setattr(chat_models, "load_chat_model", lambda spec, cache_dir=None: fake)
+    chat = chat_source(fake)  # injected, as build_graph(chat_model=...) does
     cfg = {"recipe": {"judge_filter": {"min_score": 0.5}}}
-    path, stats = training_data(spec, data, cfg, Context(chat_model="fake:judge", cache_dir=str(tmp_path / "c")))
+    path, stats = training_data(spec, data, cfg, Context(chat_model="fake:judge", cache_dir=str(tmp_path / "c")), chat)
     rows = [json.loads(line) for line in open(path)]
     assert len(rows) == len(train) - 1 and all(r["input"] != bad for r in rows)
     assert stats["judge_filter"]["dropped"] == 1 and stats["llm_usage"]["calls"] == len(fake.calls) >= 1

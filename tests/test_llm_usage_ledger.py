@@ -168,7 +168,7 @@ def test_score_test_folds_the_judge_calls_on_the_test_split(tiny_task, tmp_path,
 
 
 def test_synthesis_usage_reaches_the_stats_and_the_ledger_once(tiny_task, tmp_path, monkeypatch):
-    from tools.llm import chat_models
+    from tools.llm.chat_models import chat_source
     from tools.data.datasets import prepare_splits
     from tools.trials.trial_jobs import training_data
 
@@ -177,12 +177,12 @@ def test_synthesis_usage_reaches_the_stats_and_the_ledger_once(tiny_task, tmp_pa
     answer = {"examples": [{"input": "where did my card go", "output": "card_lost"},
                            {"input": "how much money is left", "output": "balance"}]}
     fake = fake_model(SyntheticExamples=answer)
-    monkeypatch.setattr(chat_models, "load_chat_model", lambda spec, cache_dir=None: fake)
+    chat = chat_source(fake)  # injected, as build_graph(chat_model=...) does
     ctx = ctx_of(tmp_path)
     recipe = {"synthesis": {"n": 2, "instruction": "write new customer messages"}}
 
     def trained(spec_, data_, cfg, ctx_, init=None):  # the recipe runs for real; training is not the point here
-        _, stats = training_data(spec_, data_, cfg, ctx_)
+        _, stats = training_data(spec_, data_, cfg, ctx_, chat)
         return {"status": "ok", "adapter": None, "cached": False, "key": f"k-{cfg['id']}", "recipe_stats": stats}
 
     runner = FakeRunner(train=trained)

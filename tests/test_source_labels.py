@@ -133,16 +133,16 @@ def test_vetting_accepts_bank_intents_only_when_20_rows_keep_a_task_label(tmp_pa
 
 
 def test_a_trial_maps_through_the_configured_chat_model_and_not_without_one(tmp_path, tiny_task, monkeypatch):
-    from tools.llm import chat_models
+    from tools.llm.chat_models import chat_source
     from tools.trials.trial_jobs import training_data
     from trex.context import Context
 
     fake = fake_model(LabelMapping={"pairs": [{"source_label": "fraud", "task_label": "card_lost"}]})
-    monkeypatch.setattr(chat_models, "load_chat_model", lambda spec, cache_dir=None: fake)
+    chat = chat_source(fake)  # injected, as build_graph(chat_model=...) does
     spec = spec_of({**tiny_task, "recipe": recipe(mixed_source(tmp_path))})
     data = prepare_splits(spec, tmp_path / "splits")
     _, stats = training_data(spec, data, {"id": "t0", "epochs": 1},
-                             Context(chat_model="fake:mapper", cache_dir=str(tmp_path / "c")))
+                             Context(chat_model="fake:mapper", cache_dir=str(tmp_path / "c")), chat)
     lab = stats["sources"][1]["labels"]
     assert (lab["mapped_by_chat_model"], lab["foreign_dropped"]) == (12, 7) and stats["llm_usage"]["calls"] == 1
     _, off = training_data(spec, data, {"id": "t0", "epochs": 1}, Context(chat_model="", cache_dir=str(tmp_path / "c")))

@@ -10,6 +10,7 @@ from memory.trial_cache import TrialCache, cache_key
 from trex.trial_config import key_view
 from tools.data.datasets import DataError, file_digest
 from tools.data.recipes import prepare_train_file
+from tools.llm.chat_models import DEFAULT_CHAT, ChatSource
 from trex.jobs import EarlyStopping, ScoreJob, ScoreSplit, TrainJob
 from trex.recipe import WORKER_STEPS, RecipeError
 from tools.trials.adapter_claim import claimed
@@ -40,9 +41,11 @@ def worker_recipe(spec: TaskSpec, cfg: dict) -> dict:
     return {k: recipe.get(k) for k in WORKER_STEPS if recipe.get(k) not in (None, "none")}
 
 
-def training_data(spec: TaskSpec, data: dict, cfg: dict, ctx: Context) -> tuple[str, dict | None]:
+def training_data(spec: TaskSpec, data: dict, cfg: dict, ctx: Context,
+                  chat: ChatSource = DEFAULT_CHAT) -> tuple[str, dict | None]:
     """The training file this trial reads: the run's train split, or what its recipe makes of it (cached by
-    recipe hash, shared by trials and runs). Raises DataError/RecipeError for a recipe that cannot run."""
+    recipe hash, shared by trials and runs). chat: the run's chat model, for the recipe steps that call one.
+    Raises DataError/RecipeError for a recipe that cannot run."""
     recipe = effective_recipe(spec, cfg)
     if not recipe:
         return data["paths"]["train"], None
@@ -52,9 +55,9 @@ def training_data(spec: TaskSpec, data: dict, cfg: dict, ctx: Context) -> tuple[
 
     labels = data.get("labels") if spec.task_type == "classification" else None  # an added source keeps only these
     path, stats = prepare_train_file(data["paths"]["train"], recipe, [data["paths"]["val"], data["paths"]["test"]],
-                                     ctx.cache_dir, base_dir=spec.base_dir, synthesize=synthesizer_for(spec, recipe, ctx),
-                                     judge=judge_for(spec, recipe, ctx), labels=labels or None,
-                                     label_mapper=label_mapper_for(spec, recipe, ctx))
+                                     ctx.cache_dir, base_dir=spec.base_dir, synthesize=synthesizer_for(spec, recipe, ctx, chat),
+                                     judge=judge_for(spec, recipe, ctx, chat), labels=labels or None,
+                                     label_mapper=label_mapper_for(spec, recipe, ctx, chat))
     if not stats.get("train_out"):
         raise DataError("the data recipe left no training examples")
     return path, stats
@@ -107,8 +110,10 @@ def eval_key(spec: TaskSpec, data: dict, cfg: dict, train_id: str, split: str, m
                               "max_examples": max_examples, **runtime_payload(device, "peft")})
 
 
-def run_training(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init: tuple[str, str] | None = None) -> dict:
-    """Train one config, or take its result from the cache. Adapters live in the shared cache.
+def run_training(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init: tuple[str, str] | None = None,
+                 chat: ChatSource = DEFAULT_CHAT) -> dict:
+    """Train one config, or take its result from the cache. Adapters live in the shared cache. chat: the run's
+    chat model, for the recipe steps that call one (build_graph(chat_model=...)).
 
     init = (adapter path, train key) of the parent trial to warm-start from; the child then trains only its
     own epochs on top of the parent's adapter.
@@ -117,7 +122,7 @@ def run_training(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init: tupl
     the cache under the evaluation's key, so the evaluate step finds it there."""
     cache = TrialCache(ctx.cache_dir)
     try:
-        train_path, recipe_stats = training_data(spec, data, cfg, ctx)
+        train_path, recipe_stats = training_data(spec, data, cfg, ctx, chat)
     except (DataError, RecipeError, OSError) as err:  # a recipe that cannot run is a failed trial, not a crash
         return {"status": "failed", "failure": "data", "error": f"data recipe: {err}", "cached": False, "key": ""}
     key = run_key(spec, data, cfg, ctx, init[1] if init else None, train_path)
