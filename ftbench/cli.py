@@ -2,6 +2,7 @@
 
   run     every task x policy x seed at an equal trial budget -> results.md, results.csv, curve_<task>.png
   sweep   train every configuration of a search space once (records a complete replay table)
+  curves  train every configuration of a curve space once to its last epoch, scored after each (a curve table)
   export  add the trial cache's results for some tasks to a replay table
   expect  a tier's P1 numbers as expectations: random search exact from the table, TPE and TREX over a run's seeds
   reuse   how many trials a second comparison needed to reach the first one's best (goal P2)
@@ -63,6 +64,14 @@ def cmd_sweep(args) -> int:
     ctx = _context(args)
     n = sweep(_list(args.tasks), args.space, ctx, args.out, with_test=args.with_test, runner=_runner(args))
     print(f"{n} configurations trained or reused; table {getattr(args, 'record', None) or '(none)'}")
+    return 0
+
+
+def cmd_curves(args) -> int:
+    from ftbench.curve_sweep import record_curves
+
+    n = record_curves(_list(args.tasks), args.space, _context(args), args.out, args.record)
+    print(f"{n} curves recorded; table {args.record}")
     return 0
 
 
@@ -211,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     sw.add_argument("--record", metavar="TABLE", help="add the results to this replay table")
     sw.add_argument("--with-test", action="store_true", help="also score every configuration on the test split")
     sw.set_defaults(func=cmd_sweep)
+    cu = sub.add_parser("curves", parents=[common], help="record a curve table: one training per configuration "
+                        "of a curve space, val and test scored after every epoch (resumable: a rerun skips what is there)")
+    cu.add_argument("--record", metavar="TABLE", required=True, help="the curve table to append to")
+    cu.set_defaults(func=cmd_curves)
     ex = sub.add_parser("export", parents=[common], help="add the trial cache's results to a replay table")
     ex.add_argument("--table", required=True)
     ex.set_defaults(func=cmd_export)

@@ -100,6 +100,11 @@ class ReplayTable:
             f.write(json.dumps(entry, sort_keys=True) + "\n")
         self.seen = self._stat()
 
+    def add(self, entry: dict) -> None:
+        """Append an entry the caller built (a recorded curve: ftbench/curve_sweep.py)."""
+        self.stats["recorded"] += 1
+        self._append(entry)
+
     def _missing(self, what: str) -> dict:
         self.stats["missing"] += 1
         return {"status": "failed", "failure": MISSING, "cached": False, "key": "",

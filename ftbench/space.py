@@ -14,6 +14,12 @@ pick trial configurations from the same grid, so an equal trial budget is a fair
   configuration is the grid's corner (the largest lr and epochs), which a chain of steps reaches as well as a
   tree; past the corner a step can overshoot, which is where going back to an earlier node can pay.
 
+* "bench_curves" and "data_wide_curves": the same spaces without epochs as a dimension. Every trial may train 3
+  epochs and is scored after each (its learning curve); early stopping, a pruner or successive halving decide how
+  far it goes. Their tables (ftbench/curve_sweep.py) hold one curve per configuration (6 and 12 per task instead of
+  18 and 36 trainings), and a replayed trial stopped at epoch 2 is the exact prefix of its curve (the learning-rate
+  schedule spans the trial's 3 epochs either way) and costs epoch 2's tokens.
+
 Each is a SearchSpace value: TREX gets it through graph.main.build_graph(space=...), the baselines read it here.
 """
 from __future__ import annotations
@@ -34,8 +40,11 @@ SPACES: dict[str, SearchSpace] = {
     "data": SearchSpace.restricted(_DATA),
     "data_wide": SearchSpace.restricted({**_DATA, "lr": [3e-4, 1e-3, 3e-3, 1e-2]}),
 }
+SPACES["bench_curves"] = SearchSpace.restricted({**SPACES["bench"].choice_grid(), "max_samples": [0.5, 1.0],
+                                                "epochs": [3]})
+SPACES["data_wide_curves"] = SearchSpace.restricted({**_DATA, "lr": [3e-4, 1e-3, 3e-3, 1e-2], "epochs": [3]})
 # A space's cap on training examples per trial (on top of the task's own budget.max_train_samples).
-MAX_TRAIN = {"bench": 64}
+MAX_TRAIN = {"bench": 64, "bench_curves": 64}
 ORDERED = tuple(n for n, f in FIELDS.items() if f.ordered)
 
 

@@ -82,6 +82,9 @@ class TrainJob:
     init_adapter: str | None = None  # the parent's adapter a warm start trains on top of
     score: ScoreSplit | None = None  # score the validation split after every epoch (the trial's curve)
     eval_steps: int = 0  # also score every N optimizer steps (0: at epoch ends only)
+    # Benchmark recording only (ftbench curves): also score this split at every point, so a replay table holds
+    # each point's test score. Never read to select a point or stop a trial.
+    record_split: ScoreSplit | None = None
     early_stopping: EarlyStopping = field(default_factory=lambda: EarlyStopping(0))
     loss_filter: float | None = None  # the recipe's worker-side steps (trex.recipe.WORKER_STEPS)
     curriculum: str | None = None
@@ -96,9 +99,10 @@ class TrainJob:
         if data.get("mode", "train") != "train":
             raise JobError(f"train job: mode {data['mode']!r}")
         body = {k: v for k, v in data.items() if k != "mode"}
-        if isinstance(body.get("score"), dict):
-            _check_keys(ScoreSplit, body["score"], "train job's score")
-            body["score"] = ScoreSplit(**body["score"])
+        for name in ("score", "record_split"):
+            if isinstance(body.get(name), dict):
+                _check_keys(ScoreSplit, body[name], f"train job's {name}")
+                body[name] = ScoreSplit(**body[name])
         if isinstance(body.get("early_stopping"), dict):
             _check_keys(EarlyStopping, body["early_stopping"], "train job's early_stopping")
             body["early_stopping"] = EarlyStopping(**body["early_stopping"])

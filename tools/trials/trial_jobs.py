@@ -97,9 +97,14 @@ def train_key(spec: TaskSpec, data: dict, cfg: dict, init_key: str | None = None
 
 
 def run_key(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init_key: str | None = None,
-            train_path: str | None = None) -> str:
-    """The key a trial trained in this run gets (train_key with the run's device, backend and selection)."""
-    return train_key(spec, data, cfg, init_key, train_path, ctx.device, ctx.backend, selection(spec, cfg, ctx))
+            train_path: str | None = None, record_split: str | None = None) -> str:
+    """The key a trial trained in this run gets (train_key with the run's device, backend and selection). A
+    benchmark recording (record_split) is its own trial: its curve holds that split's scores, which a run's
+    trial must never see."""
+    select = selection(spec, cfg, ctx)
+    if record_split:
+        select = {**(select or {}), "record_split": record_split}
+    return train_key(spec, data, cfg, init_key, train_path, ctx.device, ctx.backend, select)
 
 
 def eval_key(spec: TaskSpec, data: dict, cfg: dict, train_id: str, split: str, max_examples: int | None,
@@ -111,7 +116,7 @@ def eval_key(spec: TaskSpec, data: dict, cfg: dict, train_id: str, split: str, m
 
 
 def run_training(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init: tuple[str, str] | None = None,
-                 chat: ChatSource = DEFAULT_CHAT) -> dict:
+                 chat: ChatSource = DEFAULT_CHAT, record_split: str | None = None) -> dict:
     """Train one config, or take its result from the cache. Adapters live in the shared cache. chat: the run's
     chat model, for the recipe steps that call one (build_graph(chat_model=...)).
 
@@ -119,13 +124,14 @@ def run_training(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init: tupl
     own epochs on top of the parent's adapter.
 
     The training job also scores the validation split while its model is loaded; that score goes into
-    the cache under the evaluation's key, so the evaluate step finds it there."""
+    the cache under the evaluation's key, so the evaluate step finds it there. record_split (benchmark
+    recording only, ftbench/curve_sweep.py): every point of the curve is also scored on that split, in full."""
     cache = TrialCache(ctx.cache_dir)
     try:
         train_path, recipe_stats = training_data(spec, data, cfg, ctx, chat)
     except (DataError, RecipeError, OSError) as err:  # a recipe that cannot run is a failed trial, not a crash
         return {"status": "failed", "failure": "data", "error": f"data recipe: {err}", "cached": False, "key": ""}
-    key = run_key(spec, data, cfg, ctx, init[1] if init else None, train_path)
+    key = run_key(spec, data, cfg, ctx, init[1] if init else None, train_path, record_split)
     hit = cache.get(key)
     if hit and Path(hit.get("adapter", "")).is_dir():
         return {**hit, "cached": True, "key": key, "recipe_stats": recipe_stats}
@@ -134,11 +140,11 @@ def run_training(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init: tupl
         hit = cache.get(key)
         if hit and Path(hit.get("adapter", "")).is_dir():
             return {**hit, "cached": True, "key": key, "recipe_stats": recipe_stats}
-        return _train(spec, data, cfg, ctx, init, key, train_path, recipe_stats, adapter_dir)
+        return _train(spec, data, cfg, ctx, init, key, train_path, recipe_stats, adapter_dir, record_split)
 
 
 def _train(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init, key: str, train_path: str,
-           recipe_stats: dict | None, adapter_dir: Path) -> dict:
+           recipe_stats: dict | None, adapter_dir: Path, record_split: str | None = None) -> dict:
     cache = TrialCache(ctx.cache_dir)
     job = TrainJob(base_model=spec.base_model, cache_dir=ctx.cache_dir, device=ctx.device,
                    task=task_payload(spec, data["labels"]), config=_hyper(cfg),
@@ -147,6 +153,7 @@ def _train(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init, key: str, 
                    backend=ctx.backend, memory_mb=ctx.trial_memory_mb,
                    gradient_checkpointing=ctx.gradient_checkpointing, init_adapter=init[0] if init else None,
                    early_stopping=early_stopping(spec, ctx), eval_steps=int(getattr(ctx, "eval_steps", 0) or 0),
+                   record_split=ScoreSplit(data["paths"][record_split], None) if record_split else None,
                    **worker_recipe(spec, cfg))
     result = run_job(with_executor(job.to_dict(), ctx), adapter_dir, ctx.trial_timeout_s)
     val_eval = result.pop("val_eval", None)

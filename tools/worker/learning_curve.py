@@ -101,19 +101,25 @@ class Curve:
         return out
 
 
-def score_point(model, tokenizer, job, val_loss: float) -> dict | None:
-    """The task metric on the validation split for the model as it is now (None when the job scores nothing);
-    the model is back in training mode afterwards."""
-    if job.score is None:
+def score_point(model, tokenizer, job, val_loss: float, split=None) -> dict | None:
+    """The task metric on the validation split (or `split`, a ScoreSplit) for the model as it is now (None when
+    the job scores nothing); the model is back in training mode afterwards."""
+    split = split or job.score
+    if split is None:
         return None
     from tools.worker.scoring import score_model
     from trex.jobs import ScoreJob
 
     try:
-        return score_model(model, tokenizer, ScoreJob(job.task, job.config, job.score.eval_path,
-                                                      job.score.max_examples))
+        return score_model(model, tokenizer, ScoreJob(job.task, job.config, split.eval_path, split.max_examples))
     finally:
         model.train()
+
+
+def eval_part(result: dict, max_examples: int | None) -> dict:
+    """What a replay table keeps of a scoring result (ftbench/replay.py reads the same keys)."""
+    return {"score": result["score"], "n": result.get("n"), "n_wrong": result.get("n_wrong"),
+            "bad_cases": result.get("bad_cases", []), "max_examples": max_examples}
 
 
 def higher_is_better(job, backend: str) -> bool | None:
@@ -137,6 +143,10 @@ def score_here(model, tokenizer, job, curve: Curve, loop: dict, epoch: int, val_
     point = {"epoch": epoch, "step": loop["step"], "val_score": None if val_eval is None else val_eval["score"],
              "val_loss": round(val_loss, 5), "train_loss": round(sum(since) / len(since), 5) if since else None,
              "tokens": loop["tokens"]}
+    if job.record_split is not None and val_eval is not None:  # recording a curve table: both splits, in full
+        recorded = score_point(model, tokenizer, job, val_loss, job.record_split)
+        point["evals"] = {"val": eval_part(val_eval, job.score.max_examples),
+                          "test": eval_part(recorded, job.record_split.max_examples)}
     best = curve.add(point, val_eval, model)
     progress.write("val_score", **point, best=best)
     shown = f"val {curve.metric} {point['val_score']:.4f}, " if curve.by_score else ""
