@@ -1,9 +1,18 @@
 """A TrialRunner built from plain job functions, for tests that put the trainer or the scorer in a chosen state
-(passed to a node or to graph.main.build_graph(runner=...), never patched in)."""
+(passed to a node or to graph.main.build_graph(runner=...), never patched in); and a launcher whose workers run a
+stand-in module, for tests that keep TREX's own trial jobs but not its training process."""
 from __future__ import annotations
 
 from tools.trials.runner import JobRunner
+from tools.trials.trial_pool import JobLauncher, run_job
 from trex.results import EvalResult, TrainResult
+
+
+def launcher(module: str) -> JobLauncher:
+    """The real launcher (trial_pool.run_job: a process per job, or a kept worker), each worker running `module`
+    (tests/sleepy_worker.py, tests/fake_worker.py) instead of tools.worker.train_worker. Pass it as
+    JobRunner(launch=...) or as trial_jobs.run_training / run_scoring(..., launch=...)."""
+    return lambda job, job_dir, timeout_s: run_job(job, job_dir, timeout_s, module)
 
 
 class FakeRunner:

@@ -18,20 +18,20 @@ def prepared(tiny_task, tmp_path):
     return spec, prepare_splits(spec, tmp_path / "data")
 
 
-def test_an_identical_trial_comes_from_the_cache_without_a_training_process(prepared, context, monkeypatch):
+def test_an_identical_trial_comes_from_the_cache_without_a_training_process(prepared, context):
     spec, data = prepared
     first = trial_jobs.run_training(spec, data, BASE_CFG, context)
     assert first["status"] == "ok" and first["cached"] is False
 
-    def no_process(*args, **kwargs):
+    def no_process(*args, **kwargs):  # the job launcher: a cached trial must never reach it
         raise AssertionError("a training process was started for a cached trial")
 
-    monkeypatch.setattr(trial_jobs, "run_job", no_process)
-    second = trial_jobs.run_training(spec, data, {**BASE_CFG, "id": "t7"}, context)  # the id is not part of it
+    second = trial_jobs.run_training(spec, data, {**BASE_CFG, "id": "t7"}, context,  # the id is not part of it
+                                     launch=no_process)
     assert second["cached"] is True and second["adapter"] == first["adapter"]
     # The training job scored validation too: the evaluate step's lookup is a cache hit as well.
     val = trial_jobs.run_scoring(spec, data, BASE_CFG, first["adapter"], first["key"], "val", context,
-                                 context_dir(context), context.max_eval_examples)
+                                 context_dir(context), context.max_eval_examples, launch=no_process)
     assert val["cached"] is True and 0.0 <= val["score"] <= 1.0
     # Any change to what determines the result is a different trial.
     assert trial_jobs.train_key(spec, data, {**BASE_CFG, "seed": 1}) != first["key"]
@@ -145,12 +145,12 @@ def test_a_trial_trains_on_what_its_data_recipe_makes(prepared, context):
     assert out["recipe_stats"]["balance"]["classes"] == {"balance": 2, "card_lost": 2, "loan": 2}
 
 
-def test_recipes_that_yield_the_same_data_are_one_trial(prepared, context, monkeypatch):
+def test_recipes_that_yield_the_same_data_are_one_trial(prepared, context):
     spec, data = prepared
     first = trial_jobs.run_training(spec, data, BASE_CFG, context)
-    monkeypatch.setattr(trial_jobs, "run_job", lambda *a, **k: pytest.fail("trained the same data twice"))
     # The split has no duplicates already: exact dedup changes nothing, so nothing new to train.
-    same = trial_jobs.run_training(spec, data, {**BASE_CFG, "recipe": {"dedup": "exact"}}, context)
+    same = trial_jobs.run_training(spec, data, {**BASE_CFG, "recipe": {"dedup": "exact"}}, context,
+                                   launch=lambda *a, **k: pytest.fail("trained the same data twice"))
     assert same["cached"] is True and same["key"] == first["key"]
 
 

@@ -135,12 +135,12 @@ def test_ftbench_expect_writes_the_exact_expectation_beside_the_sampled_runs(tas
     from ftbench.runner import run_comparison
 
     table = hand_made_table(task_file, tmp_path, bench_ctx)
-    no_training(monkeypatch)
     no_insight_store(monkeypatch)
     runner = replay_runner.runner_for(table)
-    runs = run_comparison([str(task_file)], ["uct_global", "random", "tpe"], [0, 1], 4, tmp_path / "out", bench_ctx,
-                          space="bench", log=lambda *_: None, runner=runner)
-    result = expectations([str(task_file)], "bench", 4, bench_ctx, runner, runs, None, tmp_path / "work")
+    with no_training(tmp_path):
+        runs = run_comparison([str(task_file)], ["uct_global", "random", "tpe"], [0, 1], 4, tmp_path / "out",
+                              bench_ctx, space="bench", log=lambda *_: None, runner=runner)
+        result = expectations([str(task_file)], "bench", 4, bench_ctx, runner, runs, None, tmp_path / "work")
     name = result["tasks"][0]
     rows = [json.loads(line) for line in open(table) if '"train": {}' not in line]  # the trained configs
     vals = [r["scores"]["val"]["score"] for r in rows]

@@ -1,4 +1,5 @@
 """FT-Bench runner: every policy at an equal trial budget, replay tables, Optuna TPE, normalised gains."""
+import contextlib
 import csv
 import json
 import math
@@ -9,7 +10,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-import tools.trials.trial_jobs
 from ftbench import replay, replay_runner
 from ftbench.baselines import DOCUMENTED_RECIPES, random_search, tpe_search
 from ftbench.results import normalised_gain
@@ -72,10 +72,20 @@ def no_insight_store(monkeypatch):
         monkeypatch.setattr(module, "open_context_store", down, raising=False)
 
 
-def no_training(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("a trial process was started in replay mode")
-    monkeypatch.setattr(tools.trials.trial_jobs, "run_job", refuse)
+def _job_files(root: Path) -> dict[str, int]:
+    return {str(Path(d) / "job.json"): (Path(d) / "job.json").stat().st_mtime_ns
+            for d, _, files in os.walk(root) if "job.json" in files}
+
+
+@contextlib.contextmanager
+def no_training(root: Path):
+    """Replay mode starts no trial process: the body fails if it wrote a worker job anywhere under root (TREX's
+    launcher, tools/trials/trial_runner.run_job, writes JOB_DIR/job.json before it starts a worker, on every
+    executor and in a kept worker too). Nothing is swapped: the benchmark's own runner runs as it would."""
+    before = _job_files(root)
+    yield
+    started = sorted(path for path, mtime in _job_files(root).items() if before.get(path) != mtime)
+    assert not started, f"a trial process was started in replay mode: {started}"
 
 
 def replay_shipped_data_table(tasks, policies, budget, space, tmp_path, bench_ctx, monkeypatch, **kwargs) -> dict:
@@ -84,10 +94,10 @@ def replay_shipped_data_table(tasks, policies, budget, space, tmp_path, bench_ct
     table = Path(__file__).resolve().parent.parent / "benchmarks/ftbench_offline/data_table.jsonl"
     assert replay.open_table(table).holes() == {}
     bench_ctx.max_eval_examples = 200  # as recorded (the default)
-    no_training(monkeypatch)
     no_insight_store(monkeypatch)
-    records = run_comparison(tasks, policies, [0], budget, tmp_path / "out", bench_ctx, space=space,
-                             log=lambda *_: None, runner=replay_runner.runner_for(str(table)), **kwargs)
+    with no_training(tmp_path):
+        records = run_comparison(tasks, policies, [0], budget, tmp_path / "out", bench_ctx, space=space,
+                                 log=lambda *_: None, runner=replay_runner.runner_for(str(table)), **kwargs)
     assert all(r["n_missing"] == 0 and r["n_replayed"] == budget for r in records)
     return {r["policy"]: r for r in records}
 
@@ -97,11 +107,11 @@ SEARCHES = tuple(p for p in ALL_POLICIES if p not in DOCUMENTED_RECIPES)  # the 
 
 def test_replay_runs_every_policy_at_equal_budget_and_writes_results(task_file, tmp_path, bench_ctx, monkeypatch):
     runner = replay_runner.runner_for(hand_made_table(task_file, tmp_path, bench_ctx))
-    no_training(monkeypatch)
     no_insight_store(monkeypatch)
     out = tmp_path / "out"
-    records = run_comparison([str(task_file)], list(SEARCHES), [0, 1], 4, out, bench_ctx, space="bench",
-                             insights="shared", log=lambda *_: None, runner=runner, optuna=True)
+    with no_training(tmp_path):
+        records = run_comparison([str(task_file)], list(SEARCHES), [0, 1], 4, out, bench_ctx, space="bench",
+                                 insights="shared", log=lambda *_: None, runner=runner, optuna=True)
     assert sorted(r["policy"] for r in records) == sorted(SEARCHES * 2)
     # Every run, TREX's and the baselines', is one Optuna study in OUT/optuna.db, its trials scored as in the record.
     import optuna
@@ -136,35 +146,35 @@ def test_replay_runs_every_policy_at_equal_budget_and_writes_results(task_file, 
 
 def test_per_round_runs_the_same_budget_in_more_smaller_rounds(task_file, tmp_path, bench_ctx, monkeypatch):
     runner = replay_runner.runner_for(hand_made_table(task_file, tmp_path, bench_ctx))
-    no_training(monkeypatch)
     no_insight_store(monkeypatch)
-    [rec] = run_comparison([str(task_file)], ["uct_global"], [0], 3, tmp_path / "out", bench_ctx, space="bench",
-                           log=lambda *_: None, runner=runner, per_round=1)
+    with no_training(tmp_path):
+        [rec] = run_comparison([str(task_file)], ["uct_global"], [0], 3, tmp_path / "out", bench_ctx, space="bench",
+                               log=lambda *_: None, runner=runner, per_round=1)
     tree = json.loads((Path(rec["run_dir"]) / "tree.json").read_text())
     trials_per_round = sorted((n["round"], len(n.get("trials", []))) for n in tree.values() if n["round"] > 0)
     assert trials_per_round == [(1, 1), (2, 1), (3, 1)] and rec["n_trials"] == 3
     assert "TREX: 1 trial(s) per round" in (tmp_path / "out" / "results.md").read_text()
 
 
-def test_a_config_missing_from_the_table_fails_clearly(task_file, tmp_path, bench_ctx, monkeypatch):
+def test_a_config_missing_from_the_table_fails_clearly(task_file, tmp_path, bench_ctx):
     table = tmp_path / "partial.jsonl"
     full = hand_made_table(task_file, tmp_path, bench_ctx)
     table.write_text("".join(line + "\n" for line in open(full).read().splitlines()[:3]))  # base + 2 configs
-    no_training(monkeypatch)
-    [rec] = run_comparison([str(task_file)], ["random"], [0], 4, tmp_path / "out", bench_ctx, space="bench",
-                           log=lambda *_: None, runner=replay_runner.runner_for(str(table)))
+    with no_training(tmp_path):
+        [rec] = run_comparison([str(task_file)], ["random"], [0], 4, tmp_path / "out", bench_ctx, space="bench",
+                               log=lambda *_: None, runner=replay_runner.runner_for(str(table)))
     assert rec["n_trials"] == 4 and rec["n_missing"] >= 1 and rec["n_trained"] == 0
     failures = [json.loads(line) for line in open(tmp_path / "out" / "runs.jsonl")]
     assert failures[0]["n_missing"] == rec["n_missing"]
 
 
-def test_the_runner_refuses_a_replay_table_with_a_missing_test_score(task_file, tmp_path, bench_ctx, monkeypatch):
+def test_the_runner_refuses_a_replay_table_with_a_missing_test_score(task_file, tmp_path, bench_ctx):
     rows = [json.loads(line) for line in open(hand_made_table(task_file, tmp_path, bench_ctx))]
     del rows[5]["scores"]["test"]  # one trained configuration was never scored on test
     table = tmp_path / "holey.jsonl"
     table.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    no_training(monkeypatch)
-    with pytest.raises(ValueError, match=r"without a test score \(tiny_intents: 1\).*--with-test"):
+    refused = pytest.raises(ValueError, match=r"without a test score \(tiny_intents: 1\).*--with-test")
+    with no_training(tmp_path), refused:
         run_comparison([str(task_file)], ["random"], [0], 4, tmp_path / "out", bench_ctx, space="bench",
                        log=lambda *_: None, runner=replay_runner.runner_for(str(table)))
 
@@ -198,9 +208,9 @@ def test_record_mode_fills_a_missing_test_score_by_training_again(task_file, tmp
     assert trained.cached and trained.key.startswith(replay.PREFIX)  # replayed: no adapter on disk
     test = runner.score(spec, data, cfg, trained.adapter, trained.key, "test", fresh, tmp_path / "job", None)
     assert test.ok and table.holes() == {}
-    no_training(monkeypatch)
-    again = replay_runner.ReplayRunner(replay.open_table(table_path, "replay")).score(
-        spec, data, cfg, trained.adapter, trained.key, "test", fresh, tmp_path / "job2", None)
+    with no_training(tmp_path):
+        again = replay_runner.ReplayRunner(replay.open_table(table_path, "replay")).score(
+            spec, data, cfg, trained.adapter, trained.key, "test", fresh, tmp_path / "job2", None)
     assert again.ok and again.score == test.score
 
 
@@ -271,9 +281,9 @@ def test_record_then_replay_gives_identical_results_without_training(task_file, 
     recorded = run_comparison([str(task_file)], ["uct_global", "tpe"], [0], 2, tmp_path / "a", context, **kw,
                               runner=replay_runner.runner_for(table_path, "record"))
     assert sum(r["n_trained"] for r in recorded) >= 2  # real training happened while recording
-    no_training(monkeypatch)
-    replayed = run_comparison([str(task_file)], ["uct_global", "tpe"], [0], 2, tmp_path / "b", context, **kw,
-                              runner=replay_runner.runner_for(table_path, "replay"))
+    with no_training(tmp_path):
+        replayed = run_comparison([str(task_file)], ["uct_global", "tpe"], [0], 2, tmp_path / "b", context, **kw,
+                                  runner=replay_runner.runner_for(table_path, "replay"))
     same = ("scores", "trace", "best_val", "best_test", "base_val", "base_test", "best_config")
     for r, p in zip(recorded, replayed):
         assert {k: r[k] for k in same} == {k: p[k] for k in same}
@@ -318,12 +328,12 @@ def test_a_second_run_with_the_first_runs_store_starts_from_its_best(task_file, 
     from ftbench.results import reuse_report
 
     runner = replay_runner.runner_for(hand_made_table(task_file, tmp_path, bench_ctx))
-    no_training(monkeypatch)
     store = str(tmp_path / "store-{task}")
-    first = run_comparison([str(task_file)], ["uct_global"], [0], 4, tmp_path / "first", bench_ctx, space="bench",
-                           insights=store, log=lambda *_: None, runner=runner)
-    second = run_comparison([str(task_file)], ["uct_global"], [1], 4, tmp_path / "second", bench_ctx, space="bench",
-                            insights=store, log=lambda *_: None, runner=runner)
+    with no_training(tmp_path):
+        first = run_comparison([str(task_file)], ["uct_global"], [0], 4, tmp_path / "first", bench_ctx,
+                               space="bench", insights=store, log=lambda *_: None, runner=runner)
+        second = run_comparison([str(task_file)], ["uct_global"], [1], 4, tmp_path / "second", bench_ctx,
+                                space="bench", insights=store, log=lambda *_: None, runner=runner)
     assert (tmp_path / "store-tiny_intents").is_dir()  # '{task}': one store per task
     [row], _ = reuse_report(first, second)
     assert row["first_trials"] >= 2 and row["second_trials"] == 1 and row["ratio"] <= 0.5
@@ -338,10 +348,10 @@ def test_the_shipped_offline_table_still_replays_the_published_results(tmp_path,
 
     table = Path(__file__).resolve().parent.parent / "benchmarks/ftbench_offline/offline_table.jsonl"
     bench_ctx.max_eval_examples = 200  # as recorded (the default)
-    no_training(monkeypatch)
     no_insight_store(monkeypatch)
-    records = run_comparison(["bank_intents"], ["uct_global", "random"], [0], 6, tmp_path / "out", bench_ctx,
-                             space="bench", log=lambda *_: None, runner=replay_runner.runner_for(str(table)))
+    with no_training(tmp_path):
+        records = run_comparison(["bank_intents"], ["uct_global", "random"], [0], 6, tmp_path / "out", bench_ctx,
+                                 space="bench", log=lambda *_: None, runner=replay_runner.runner_for(str(table)))
     got = {r["policy"]: r for r in records}
     assert all(r["n_missing"] == 0 and r["n_replayed"] == 6 for r in records)
     assert got["uct_global"]["best_val"] == pytest.approx(0.8333, abs=1e-4)

@@ -133,14 +133,19 @@ def test_a_kept_worker_trains_exactly_as_a_fresh_one(tmp_path, tiny_task, cache_
 def test_runs_use_kept_workers_unless_turned_off(monkeypatch, tmp_path):
     # On by default: a round of the default task took 0.89 x the time in kept workers, with the same results
     # and no slower training (README, "Parallel trials"); TREX_KEEP_WORKERS=0 gives a fresh process per job.
-    from tools.trials import trial_pool, trial_runner
+    from tools.trials import trial_pool
     from trex.context import Context
 
-    seen = []
-    monkeypatch.setattr(trial_runner, "run_job", lambda *a, **kw: seen.append(kw["kept"]) or {"status": "ok"})
+    def two_jobs(name: str) -> list[int]:  # the pids of the workers that ran two jobs of a run, as trials run
+        job = trial_pool.with_executor({"config": {"fake": {"sleep": 0.1}}}, Context())
+        outs = [trial_pool.run_job(job, tmp_path / name / str(i), 60, "tests.sleepy_worker") for i in (1, 2)]
+        assert [out["status"] for out in outs] == ["ok", "ok"]
+        return [int((tmp_path / name / str(i) / "worker.pid").read_text()) for i in (1, 2)]
+
     monkeypatch.delenv("TREX_KEEP_WORKERS", raising=False)
-    trial_pool.run_job(trial_pool.with_executor({}, Context()), tmp_path / "a", 60)
+    kept = two_jobs("on")
+    assert kept[0] == kept[1] != os.getpid() and _alive(kept[0])  # one worker ran both, and waits for the next
     monkeypatch.setenv("TREX_KEEP_WORKERS", "0")
-    trial_pool.run_job(trial_pool.with_executor({}, Context()), tmp_path / "b", 60)
-    assert seen == [True, False]
+    fresh = two_jobs("off")
+    assert fresh[0] != fresh[1] and kept[0] not in fresh and not any(_alive(p) for p in fresh)  # one process each
     assert json.dumps(Context().keep_workers) == "false"

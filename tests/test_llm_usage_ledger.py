@@ -84,7 +84,7 @@ def test_score_model_reports_the_judge_calls_of_this_job_only(tmp_path, monkeypa
     assert "llm_usage" not in scoring.score_model(None, None, job)  # no judge, nothing to report
 
 
-def test_training_job_hands_the_validation_judge_usage_to_the_train_node(tiny_task, tmp_path, monkeypatch):
+def test_training_job_hands_the_validation_judge_usage_to_the_train_node(tiny_task, tmp_path):
     from memory.trial_cache import TrialCache
     from tools.trials import trial_jobs
     from tools.data.datasets import prepare_splits
@@ -94,20 +94,20 @@ def test_training_job_hands_the_validation_judge_usage_to_the_train_node(tiny_ta
     ctx = ctx_of(tmp_path, max_eval_examples=12)
     usage = {"calls": 4, "input_tokens": 400, "output_tokens": 200, "model": SPEC}
 
-    def worker(job, job_dir, timeout_s):  # what the training subprocess sends back
+    def worker(job, job_dir, timeout_s):  # the job launcher: what the training subprocess sends back
         (job_dir / "adapter").mkdir(parents=True, exist_ok=True)
         return {"status": "ok", "adapter": str(job_dir / "adapter"), "val_eval": {
             "status": "ok", "score": 0.5, "n": 12, "bad_cases": [], "n_wrong": 6, "llm_usage": usage}}
 
-    monkeypatch.setattr(trial_jobs, "run_job", worker)
     cfg = {"id": "t1", "epochs": 1, "lr": 1e-4}
-    out = trial_jobs.run_training(spec, data, cfg, ctx)
+    out = trial_jobs.run_training(spec, data, cfg, ctx, launch=worker)
     assert out["cached"] is False and out["val_llm_usage"] == usage
     cache = TrialCache(ctx.cache_dir)
     assert "val_llm_usage" not in cache.get(out["key"])  # a later cache hit made no calls
-    val = trial_jobs.run_scoring(spec, data, cfg, out["adapter"], out["key"], "val", ctx, tmp_path / "e", 12)
+    val = trial_jobs.run_scoring(spec, data, cfg, out["adapter"], out["key"], "val", ctx, tmp_path / "e", 12,
+                                 launch=worker)
     assert val["cached"] is True and val["llm_usage"] == usage  # evaluate finds it cached: counted by train
-    again = trial_jobs.run_training(spec, data, cfg, ctx)
+    again = trial_jobs.run_training(spec, data, cfg, ctx, launch=worker)
     assert again["cached"] is True and "val_llm_usage" not in again
 
 

@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+from functools import partial
+
 import pytest
 from langgraph.runtime import Runtime
 
@@ -24,26 +26,27 @@ from memory.trial_cache import TrialCache
 from nodes.evaluate import evaluate
 from nodes.train import train
 from tools.data.datasets import prepare_splits
+from tools.trials.runner import JobRunner
 from tools.trials.trial_pool import run_all
+from tests.fake_runner import launcher
 
 REPO = Path(__file__).resolve().parent.parent
+STARTED = "sleepy_started.jsonl"  # tests/sleepy_worker.py records each job it runs there, in the cache_dir
 CFG = {"lr": 1e-3, "epochs": 1, "lora_r": 4, "lora_alpha": 8, "batch_size": 4, "max_samples": 16,
        "layer_fraction": 1.0, "template": "plain", "seed": 0}
 
 
 @pytest.fixture
-def fake_training(monkeypatch):
-    """Every worker job runs the sleepy stand-in; returns the list of jobs that started a process."""
-    started = []
-    real = trial_runner.run_job
+def fake_training() -> JobRunner:
+    """TREX's trial runner whose worker jobs run the sleepy stand-in (TREX's own launcher, another module)."""
+    return JobRunner(launch=launcher("tests.sleepy_worker"))
 
-    def counting(job, job_dir, timeout_s, module=trial_runner.WORKER_MODULE, env=None, kept=False):
-        started.append(job["config"].get("fake"))
-        return real(job, job_dir, timeout_s, module=module, env=env, kept=kept)
 
-    monkeypatch.setattr(trial_runner, "WORKER_MODULE", "tests.sleepy_worker")
-    monkeypatch.setattr(trial_runner, "run_job", counting)
-    return started
+def started(tmp_path) -> list[dict]:
+    """The config["fake"] of every job a worker really ran under ctx_for(tmp_path)'s cache, in the order they
+    started: the sleepy worker records each as it starts (tests/sleepy_worker.py)."""
+    log = tmp_path / "cache" / STARTED
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
 
 
 @pytest.fixture
@@ -57,14 +60,14 @@ def ctx_for(tmp_path, **kw) -> Context:
                    device="cpu", **kw)
 
 
-def run_round(prepared, tmp_path, trials, ctx, node_id="n1"):
-    """The train node on one planned round under root; returns the node it wrote."""
+def run_round(prepared, tmp_path, trials, ctx, runner, node_id="n1"):
+    """The train node on one planned round under root, its trials run by runner; returns the node it wrote."""
     spec, data = prepared
     tree = {"root": {"id": "root", "parent": None, "trials": [], "results": {}, "status": "evaluated"},
             node_id: {"id": node_id, "parent": "root", "round": 1, "trials": trials, "results": {},
                       "status": "planned"}}
     state = State(task=spec.model_dump(), run_dir=str(tmp_path / "run"), data=data, tree=tree, current=node_id)
-    return train(state, Runtime(context=ctx))["tree"][node_id], state
+    return train(state, Runtime(context=ctx), runner)["tree"][node_id], state
 
 
 def trial(tid, sleep=0.2, **fake):
@@ -78,7 +81,7 @@ def times(result):
 def test_a_round_fans_out_bounded_by_max_parallel_trials_and_keeps_the_plan_order(prepared, tmp_path, fake_training):
     trials = [trial("t0", 3.0), trial("t1", 1.0), trial("t2", 1.0)]
     began = time.time()
-    node, state = run_round(prepared, tmp_path, trials, ctx_for(tmp_path, max_parallel_trials=2))
+    node, state = run_round(prepared, tmp_path, trials, ctx_for(tmp_path, max_parallel_trials=2), fake_training)
     wall = time.time() - began
     res = node["results"]
     assert list(res) == ["t0", "t1", "t2"] and all(r["status"] == "ok" for r in res.values())
@@ -92,39 +95,40 @@ def test_a_round_fans_out_bounded_by_max_parallel_trials_and_keeps_the_plan_orde
 
 
 def test_one_at_a_time_by_default_on_the_local_executor(prepared, tmp_path, fake_training):
-    node, _ = run_round(prepared, tmp_path, [trial("t0", 0.5), trial("t1", 0.5)], ctx_for(tmp_path))
+    node, _ = run_round(prepared, tmp_path, [trial("t0", 0.5), trial("t1", 0.5)], ctx_for(tmp_path), fake_training)
     t0, t1 = times(node["results"]["t0"]), times(node["results"]["t1"])
     assert t1["start"] >= t0["end"]
 
 
 def test_cached_trials_start_no_process(prepared, tmp_path, fake_training):
     ctx = ctx_for(tmp_path, max_parallel_trials=2)
-    run_round(prepared, tmp_path, [trial("t0"), trial("t1")], ctx)
-    assert len(fake_training) == 2
+    run_round(prepared, tmp_path, [trial("t0"), trial("t1")], ctx, fake_training)
+    assert len(started(tmp_path)) == 2
     # The next round repeats both configs (other ids) and adds one: only the new one starts a worker.
     again = [trial("t0") | {"id": "a"}, trial("b", 0.3), trial("t1")]
-    node, _ = run_round(prepared, tmp_path, again, ctx, node_id="n2")
+    node, _ = run_round(prepared, tmp_path, again, ctx, fake_training, node_id="n2")
     res = node["results"]
     assert [res[t]["cached"] for t in ("a", "b", "t1")] == [True, False, True]
-    assert len(fake_training) == 3 and fake_training[-1]["tag"] == "b"
+    assert len(started(tmp_path)) == 3 and started(tmp_path)[-1]["tag"] == "b"
 
 
 def test_identical_trials_of_one_round_train_once(prepared, tmp_path, fake_training):
     node, _ = run_round(prepared, tmp_path, [trial("t0", 1.0), trial("t0", 1.0) | {"id": "t1"}],
-                        ctx_for(tmp_path, max_parallel_trials=2))
+                        ctx_for(tmp_path, max_parallel_trials=2), fake_training)
     res = node["results"]
-    assert len(fake_training) == 1  # the twin waited for the first and took its result
+    assert len(started(tmp_path)) == 1  # the twin waited for the first and took its result
     assert res["t0"]["adapter"] == res["t1"]["adapter"] and res["t1"]["status"] == "ok"
 
 
 def test_a_failed_trial_is_data_and_the_round_goes_on(prepared, tmp_path, fake_training, monkeypatch):
     ctx = ctx_for(tmp_path, max_parallel_trials=2)
-    node, state = run_round(prepared, tmp_path, [trial("t0", fail=True), trial("t1")], ctx)
+    node, state = run_round(prepared, tmp_path, [trial("t0", fail=True), trial("t1")], ctx, fake_training)
     bad, good = node["results"]["t0"], node["results"]["t1"]
     assert bad["status"] == "failed" and bad["failure"] == "crash" and "exited with code 3" in bad["error"]
     assert "failing on purpose" in bad["log_tail"] and good["status"] == "ok"
     # Evaluation runs through the same pool; the failed trial scores the metric's worst value.
-    scored = evaluate(State(**{**state.__dict__, "tree": {**state.tree, "n1": node}}), Runtime(context=ctx))
+    scored = evaluate(State(**{**state.__dict__, "tree": {**state.tree, "n1": node}}), Runtime(context=ctx),
+                      fake_training)
     assert {t: r["score"] for t, r in scored["tree"]["n1"]["results"].items()} == {"t0": 0.0, "t1": 0.5}
 
 
@@ -140,7 +144,8 @@ def test_a_bug_in_the_orchestration_raises_and_is_never_a_failed_trial(prepared,
 
     monkeypatch.setattr(TrialCache, "put", broken_put)  # the parent's bookkeeping after a worker that trained fine
     with pytest.raises(KeyError, match="a bug in the trial cache"):
-        run_round(prepared, tmp_path, [trial("t0"), trial("t1")], ctx_for(tmp_path, max_parallel_trials=max_parallel))
+        run_round(prepared, tmp_path, [trial("t0"), trial("t1")], ctx_for(tmp_path, max_parallel_trials=max_parallel),
+                  fake_training)
 
 
 # --- no worker outlives trex --------------------------------------------------------------------------
@@ -244,7 +249,7 @@ def test_live_progress_of_trials_run_side_by_side_reaches_the_stream(prepared, t
     from langgraph.graph import END, START, StateGraph
 
     g = StateGraph(State, context_schema=Context)
-    g.add_node("train", train)
+    g.add_node("train", partial(train, runner=fake_training))
     g.add_edge(START, "train")
     g.add_edge("train", END)
     spec, data = prepared
@@ -266,12 +271,13 @@ def test_two_runs_sharing_a_cache_never_train_one_trial_into_the_same_directory(
     spec, data = prepared
     ctx = ctx_for(tmp_path)
     out = {}
-    runs = [threading.Thread(target=lambda i=i: out.update({i: run_training(spec, data, {**trial("t0", 1.5), "id": f"t{i}"}, ctx)}))
-            for i in range(2)]
+    launch = fake_training.launch
+    runs = [threading.Thread(target=lambda i=i: out.update(
+        {i: run_training(spec, data, {**trial("t0", 1.5), "id": f"t{i}"}, ctx, launch=launch)})) for i in range(2)]
     for t in runs:
         t.start()
     for t in runs:
         t.join(60)
-    assert len(fake_training) == 1  # one training process for the two runs
+    assert len(started(tmp_path)) == 1  # one training process for the two runs
     assert {r["status"] for r in out.values()} == {"ok"} and out[0]["adapter"] == out[1]["adapter"]
     assert sorted(r["cached"] for r in out.values()) == [False, True]

@@ -87,24 +87,24 @@ def test_worker_result_is_scrubbed(monkeypatch, tmp_path, capsys):
 def test_a_real_run_with_keys_in_the_environment_writes_none_of_them(tiny_task, context, monkeypatch, capfd):
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-    import tools.trials.trial_jobs as trial_jobs
     from graph.main import build_graph
+    from tools.trials.runner import JobRunner
+    from tools.trials.trial_pool import run_job
 
     _set_keys(monkeypatch)
-    real_run_job, leaky = trial_jobs.run_job, []
+    leaky = []
 
-    def first_training_leaks(job, job_dir, timeout_s, module="tools.worker.train_worker"):
+    def first_training_leaks(job, job_dir, timeout_s):  # TREX's own launcher; the first training's worker leaks
         if job["mode"] == "train" and not leaky:
             leaky.append(job_dir)
-            module = "tests.test_secrets"  # dies printing the keys and quoting one in its error
-        return real_run_job(job, job_dir, timeout_s, module)
+            return run_job(job, job_dir, timeout_s, "tests.test_secrets")  # dies printing the keys, quoting one
+        return run_job(job, job_dir, timeout_s)
 
-    monkeypatch.setattr(trial_jobs, "run_job", first_training_leaks)
     run_dir = Path(context.runs_dir) / "leak-check"
     run_dir.mkdir(parents=True)
     conn = sqlite3.connect(run_dir / "checkpoints.sqlite", check_same_thread=False)
     task = {**tiny_task, "budget": {**tiny_task["budget"], "rounds": 1, "configs_per_round": 1}}  # kept short
-    state = build_graph(SqliteSaver(conn)).invoke(
+    state = build_graph(SqliteSaver(conn), runner=JobRunner(launch=first_training_leaks)).invoke(
         {"task": task, "run_dir": str(run_dir)}, {"configurable": {"thread_id": "t"}, "recursion_limit": 100},
         context=context)
     conn.close()

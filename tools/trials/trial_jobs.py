@@ -14,7 +14,7 @@ from tools.llm.chat_models import DEFAULT_CHAT, ChatSource
 from trex.jobs import EarlyStopping, ScoreJob, ScoreSplit, TrainJob
 from trex.recipe import WORKER_STEPS, RecipeError
 from tools.trials.adapter_claim import claimed
-from tools.trials.trial_pool import run_job, with_executor  # a local subprocess or a Ray task (ctx.trial_executor)
+from tools.trials.trial_pool import JobLauncher, run_job, with_executor  # a subprocess or Ray task (trial_executor)
 from tools.trials.trial_runtime import runtime_payload
 
 
@@ -116,7 +116,8 @@ def eval_key(spec: TaskSpec, data: dict, cfg: dict, train_id: str, split: str, m
 
 
 def run_training(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init: tuple[str, str] | None = None,
-                 chat: ChatSource = DEFAULT_CHAT, record_split: str | None = None) -> dict:
+                 chat: ChatSource = DEFAULT_CHAT, record_split: str | None = None,
+                 launch: JobLauncher = run_job) -> dict:
     """Train one config, or take its result from the cache. Adapters live in the shared cache. chat: the run's
     chat model, for the recipe steps that call one (build_graph(chat_model=...)).
 
@@ -125,7 +126,8 @@ def run_training(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init: tupl
 
     The training job also scores the validation split while its model is loaded; that score goes into
     the cache under the evaluation's key, so the evaluate step finds it there. record_split (benchmark
-    recording only, ftbench/curve_sweep.py): every point of the curve is also scored on that split, in full."""
+    recording only, ftbench/curve_sweep.py): every point of the curve is also scored on that split, in full.
+    launch: runs the worker job (trial_pool.JobLauncher; a test passes a stand-in)."""
     cache = TrialCache(ctx.cache_dir)
     try:
         train_path, recipe_stats = training_data(spec, data, cfg, ctx, chat)
@@ -140,11 +142,12 @@ def run_training(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init: tupl
         hit = cache.get(key)
         if hit and Path(hit.get("adapter", "")).is_dir():
             return {**hit, "cached": True, "key": key, "recipe_stats": recipe_stats}
-        return _train(spec, data, cfg, ctx, init, key, train_path, recipe_stats, adapter_dir, record_split)
+        return _train(spec, data, cfg, ctx, init, key, train_path, recipe_stats, adapter_dir, record_split, launch)
 
 
 def _train(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init, key: str, train_path: str,
-           recipe_stats: dict | None, adapter_dir: Path, record_split: str | None = None) -> dict:
+           recipe_stats: dict | None, adapter_dir: Path, record_split: str | None = None,
+           launch: JobLauncher = run_job) -> dict:
     cache = TrialCache(ctx.cache_dir)
     job = TrainJob(base_model=spec.base_model, cache_dir=ctx.cache_dir, device=ctx.device,
                    task=task_payload(spec, data["labels"]), config=_hyper(cfg),
@@ -155,7 +158,7 @@ def _train(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init, key: str, 
                    early_stopping=early_stopping(spec, ctx), eval_steps=int(getattr(ctx, "eval_steps", 0) or 0),
                    record_split=ScoreSplit(data["paths"][record_split], None) if record_split else None,
                    **worker_recipe(spec, cfg))
-    result = run_job(with_executor(job.to_dict(), ctx), adapter_dir, ctx.trial_timeout_s)
+    result = launch(with_executor(job.to_dict(), ctx), adapter_dir, ctx.trial_timeout_s)
     val_eval = result.pop("val_eval", None)
     if val_eval:
         cache.put(eval_key(spec, data, cfg, key, "val", ctx.max_eval_examples, ctx.device), val_eval)
@@ -167,8 +170,9 @@ def _train(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init, key: str, 
 
 
 def run_scoring(spec: TaskSpec, data: dict, cfg: dict, adapter: str | None, train_id: str, split: str,
-                    ctx: Context, job_dir: Path, max_examples: int | None) -> dict:
-    """Score base (adapter None) or base + adapter on a split, or take the score from the cache."""
+                    ctx: Context, job_dir: Path, max_examples: int | None, launch: JobLauncher = run_job) -> dict:
+    """Score base (adapter None) or base + adapter on a split, or take the score from the cache. launch: as
+    run_training's."""
     cache = TrialCache(ctx.cache_dir)
     key = eval_key(spec, data, cfg, train_id, split, max_examples, ctx.device)
     hit = cache.get(key)
@@ -177,6 +181,6 @@ def run_scoring(spec: TaskSpec, data: dict, cfg: dict, adapter: str | None, trai
     job = ScoreJob(base_model=spec.base_model, cache_dir=ctx.cache_dir, device=ctx.device,
                    task=task_payload(spec, data["labels"]), config=_hyper(cfg), adapter=adapter,
                    eval_path=data["paths"][split], max_examples=max_examples)
-    result = run_job(with_executor(job.to_dict(), ctx), job_dir, ctx.trial_timeout_s)
+    result = launch(with_executor(job.to_dict(), ctx), job_dir, ctx.trial_timeout_s)
     cache.put(key, result)
     return {**result, "cached": False}

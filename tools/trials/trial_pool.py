@@ -101,11 +101,17 @@ def _threads_env(ex: dict) -> dict:
     return {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // n))}
 
 
-def run_job(job: dict, job_dir: Path, timeout_s: float, module: str | None = None) -> dict:
-    """Run one worker job on its executor (a local subprocess, or a Ray task); a typed result."""
+JobLauncher = Callable[[dict, Path, float], dict]
+"""How a trial job runs: launch(job, job_dir, timeout_s) returns the worker's result dict, a failure as data.
+The default is run_job below; tools.trials.runner.JobRunner(launch=...) and trial_jobs.run_training /
+run_scoring(..., launch=...) take another (a test's stand-in worker: docs/seams.md)."""
+
+
+def run_job(job: dict, job_dir: Path, timeout_s: float, module: str = trial_runner.WORKER_MODULE) -> dict:
+    """Run one worker job on its executor (a local subprocess, or a Ray task); a typed result. module: the
+    worker (`python -m module job.json`); a test's launcher names a stand-in (tests/sleepy_worker.py)."""
     ex = job.get("executor") or {}
     job = {k: v for k, v in job.items() if k != "executor"}
-    module = module or trial_runner.WORKER_MODULE  # read at call time, so tests can swap in a fake worker
     job_dir = Path(job_dir).absolute()  # the worker runs in its job dir, on this machine or a Ray node
     if ex.get("trial_executor") == "ray":
         from tools.trials.ray_runner import run_on_ray
