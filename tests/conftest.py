@@ -124,7 +124,41 @@ SLOW_TESTS = {
     "test_wall_budget_resume::test_a_run_without_resumes_is_charged_from_its_start",
     "test_ftbench_expectations::test_ftbench_expect_writes_the_exact_expectation_beside_the_sampled_runs",
     "test_ftbench_runner::test_per_round_runs_the_same_budget_in_more_smaller_rounds",
+    "test_slow_names::test_a_real_collection_with_a_misspelt_name_fails_naming_it",  # two pytest subprocesses
 }
+
+
+def stale_slow_names(items, slow_tests=None, slow_modules=None) -> list[str]:
+    """The names in SLOW_TESTS (and SLOW_MODULES) that name no test: a misspelt or deleted name would otherwise
+    mark nothing, silently. A module is checked whenever its file is gone; its test names against the tests
+    this session collected from it (the module's test functions, so a run of one test still checks its file's
+    names); a module this session did not collect is checked by the next run that does (make test and make
+    test-fast collect every module)."""
+    slow_tests = SLOW_TESTS if slow_tests is None else slow_tests
+    slow_modules = SLOW_MODULES if slow_modules is None else slow_modules
+    here = Path(__file__).resolve().parent
+    collected = {item.module.__name__.rsplit(".", 1)[-1]: item.module for item in items if hasattr(item, "module")}
+    stale = [m for m in sorted(slow_modules) if not (here / f"{m}.py").is_file()]
+    for name in sorted(slow_tests):
+        module, _, func = name.partition("::")
+        if not (here / f"{module}.py").is_file():
+            stale.append(name)
+        elif module in collected and not _defines_test(collected[module], func):
+            stale.append(name)
+    return stale
+
+
+def _defines_test(module, func: str) -> bool:
+    classes = [c for c in vars(module).values() if isinstance(c, type) and c.__name__.startswith("Test")]
+    return func.startswith("test") and any(callable(getattr(owner, func, None)) for owner in [module, *classes])
+
+
+def check_slow_names(items, slow_tests=None, slow_modules=None) -> None:
+    """Stops the collection, naming them, when SLOW_TESTS or SLOW_MODULES holds a name that names no test."""
+    stale = stale_slow_names(items, slow_tests, slow_modules)
+    if stale:
+        raise pytest.UsageError("tests/conftest.py marks tests slow that do not exist (misspelt, renamed or "
+                                "deleted): " + ", ".join(stale))
 
 
 def _mark_slow(item) -> None:
@@ -141,7 +175,8 @@ def pytest_collection_modifyitems(items):
     every test that talks to PostgreSQL runs on one worker (.ci/run gives all of them one shared database, and
     LangGraph's checkpointer creates its tables on first use, which two sessions must not race on), and a module
     whose tests share a module-scoped fixture (a finished run, a Ray cluster) keeps them on one worker, so it is
-    built once."""
+    built once. A name in SLOW_TESTS that names no test stops the run (check_slow_names)."""
+    check_slow_names(items)
     for item in items:
         _mark_slow(item)
         params = getattr(getattr(item, "callspec", None), "params", {})
