@@ -117,10 +117,22 @@ class ReplayTable:
         train_id = init[1]
         return train_id[len(PREFIX):] if train_id.startswith(PREFIX) else self.by_train_key.get(train_id, train_id)
 
-    def training(self, spec, data: dict, cfg: dict, init: tuple[str, str] | None) -> dict | None:
-        """The recorded training result, a "missing" failure (replay mode), or None: train it for real."""
+    def training(self, spec, data: dict, cfg: dict, init: tuple[str, str] | None, stopping=None,
+                 higher_is_better: bool = True, stop_epoch: int | None = None, metric: str = "") -> dict | None:
+        """The recorded training result, a "missing" failure (replay mode), or None: train it for real. A recorded
+        curve (ftbench/curve_replay.py) is served as the prefix the trial trains: up to early stopping (`stopping`,
+        an EarlyStopping; None: off) or stop_epoch, keeping its best point, at that prefix's tokens."""
         key = trial_key(task_key(spec, data), cfg, self._init_key(init))
         entry = self.entries.get(key)
+        if entry is not None and entry.get("curve"):
+            from ftbench.curve_replay import point_key, prefix_result, walk
+            from trex.jobs import EarlyStopping
+
+            self.stats["replayed"] += 1
+            walked = walk(entry["curve"], stopping or EarlyStopping(0), higher_is_better, stop_epoch, metric)
+            return {**prefix_result(entry["train"], entry["curve"], walked), "status": "ok", "cached": True,
+                    "adapter": PREFIX + point_key(key, walked["kept"]["epoch"]),
+                    "key": PREFIX + point_key(key, walked["kept"]["epoch"])}
         if entry is not None and entry.get("train"):
             self.stats["replayed"] += 1
             adapter = entry.get("adapter") or ""  # a real adapter still on disk lets a warm-start child train
@@ -165,13 +177,29 @@ class ReplayTable:
         """The recorded score of a trial on a split, a "missing" failure (replay mode), or None: score for real
         (record mode; a replayed trial only while its real adapter is still on disk)."""
         key = self._entry_for(spec, data, cfg, train_id)
-        part = self.entries.get(key, {}).get("scores", {}).get(split)
+        part = self._point_score(key, split) or self.entries.get(key, {}).get("scores", {}).get(split)
         if part is not None and part.get("max_examples") == max_examples:
             self.stats["replayed"] += 1
             return {**part, "status": "ok", "cached": True}
         if self.mode == "replay" or (train_id.startswith(PREFIX) and not (adapter and Path(adapter).is_dir())):
             return self._missing(f"{split} score of {train_id}")
         return None
+
+    def _point_score(self, key: str, split: str) -> dict | None:
+        """A curve point's score on a split (key "<entry>@<epoch>"), or None for any other key."""
+        from ftbench.curve_replay import split_point_key
+
+        base, epoch = split_point_key(key)
+        if epoch is None:
+            return None
+        for p in self.entries.get(base, {}).get("curve", []):
+            if p["epoch"] == epoch:
+                return p["evals"].get(split)
+        return None
+
+    def curve(self, spec, data: dict, cfg: dict) -> list[dict] | None:
+        """The recorded curve of a cold-started config, or None (not a curve table, or not recorded)."""
+        return self.entries.get(trial_key(task_key(spec, data), cfg, None), {}).get("curve")
 
     def record_score(self, spec, data: dict, cfg: dict, train_id: str, split: str, max_examples: int | None,
                      result: dict) -> None:

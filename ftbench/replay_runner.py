@@ -19,12 +19,20 @@ class ReplayRunner:
     def __init__(self, table: ReplayTable):
         self.table = table
 
-    def train(self, spec, data: dict, cfg: dict, ctx, init: tuple[str, str] | None = None) -> TrainResult:
-        out = self.table.training(spec, data, cfg, init)
+    def train(self, spec, data: dict, cfg: dict, ctx, init: tuple[str, str] | None = None,
+              stop_epoch: int | None = None) -> TrainResult:
+        """stop_epoch (curve tables only): the search stopped the trial after that epoch (a pruner, halving)."""
+        from trex.metrics import get_metric
+
+        out = self.table.training(spec, data, cfg, init, trial_jobs.early_stopping(spec, ctx),
+                                  get_metric(spec.metric).higher_is_better, stop_epoch, spec.metric)
         if out is None:
             out = trial_jobs.run_training(spec, data, cfg, ctx, init)
             self.table.record_training(spec, data, cfg, init, out, ctx)
         return TrainResult.from_job(out)
+
+    def curve(self, spec, data: dict, cfg: dict) -> list[dict] | None:
+        return self.table.curve(spec, data, cfg)
 
     def score(self, spec, data: dict, cfg: dict, adapter: str | None, train_key: str, split: str, ctx,
               job_dir, max_examples: int | None) -> EvalResult:

@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ftbench.baselines import BASELINES, DOCUMENTED_RECIPES, documented_recipe, random_search, run_trial, tpe_search
+from ftbench.pruned_search import PRUNED, pruned_search
 from ftbench.replay_runner import ReplayRunner
 from ftbench.scorers.implementations import scored_by
 from ftbench.space import max_train_for
@@ -28,7 +29,8 @@ from trex.metrics import get_metric
 from tools.trials.runner import default_runner
 from trex.results import TrialRunner
 
-ALL_POLICIES = TREX_POLICIES + BASELINES
+ALL_POLICIES = TREX_POLICIES + BASELINES + tuple(PRUNED)
+SEARCH_BASELINES = ("random", "tpe") + tuple(PRUNED)  # equal compute: these train until TREX-UCT's tokens
 BASE_CFG = {"id": "base", "epochs": 0, "template": "chat"}
 
 
@@ -129,6 +131,9 @@ def run_one(task: str, policy: str, seed: int, budget: int, out_dir: Path, ctx: 
                                                                     data["sizes"]["train"]), run_dir, runner)
         elif policy == "random":  # the same space as TREX's planner: the run's, as the task's spec narrows it
             trials = random_search(spec, data, ctx, budget, narrowed, max_train, run_dir, runner, max_tokens=max_tokens)
+        elif policy in PRUNED:  # Optuna's pruners over the trials' learning curves (a curve table)
+            trials, _ = pruned_search(policy, spec, data, ctx, budget, narrowed, max_train, run_dir, runner,
+                                      max_tokens=max_tokens)
         else:
             trials, _ = tpe_search(spec, data, ctx, budget, narrowed, max_train, run_dir, runner, max_tokens=max_tokens)
     if max_tokens is None:
@@ -162,6 +167,8 @@ def run_one(task: str, policy: str, seed: int, budget: int, out_dir: Path, ctx: 
         "configs": [{k: v for k, v in t["config"].items() if k not in ("id", "seed")} for t in trials],
         "n_failed": sum(t["status"] != "ok" for t in trials),
         "tokens_trained": sum(t.get("tokens") or 0 for t in trials),  # compute: training tokens of all its trials
+        "trial_tokens": [t.get("tokens") or 0 for t in trials],  # per trial, in order (anytime curves)
+        "pruned_at": [t.get("pruned_at") for t in trials],  # pruned baselines: the epoch a pruner stopped it
         "max_tokens": max_tokens,  # equal compute: the token budget it ran to (TREX-UCT's, same task and seed)
         "n_missing": sum(t.get("failure") == "missing" for t in trials),
         "n_replayed": len(replayed), "n_cached": sum(t["cached"] for t in trials) - len(replayed),
@@ -219,7 +226,7 @@ def run_comparison(tasks: list[str], policies: list[str], seeds: list[int], budg
             spent: dict[int, int] = {}  # seed -> TREX-UCT's training tokens on this task
             for policy in policies:
                 for seed in seeds:
-                    cap = spent[seed] if compute == "tokens" and policy in ("random", "tpe") else None
+                    cap = spent[seed] if compute == "tokens" and policy in SEARCH_BASELINES else None
                     rec = run_one(task, policy, seed, budget, out_dir, ctx, space, insights, runner, max_tokens=cap,
                                   optuna_storage=f"sqlite:///{out_dir.absolute() / 'optuna.db'}" if optuna else None,
                                   per_round=per_round)

@@ -62,7 +62,9 @@ class Curve:
         best = None if self.best is None else self.signal(self.best)
         if not self._beats(self.signal(point), best):
             return False
-        self.best, self.best_eval, self.best_weights = point, val_eval, trainable_state(model)
+        # model None: a replayed curve (ftbench/curve_replay.py) walks the same rules with no weights to keep
+        self.best, self.best_eval = point, val_eval
+        self.best_weights = trainable_state(model) if model is not None else None
         return True
 
     def end_epoch(self, epoch: int) -> bool:
