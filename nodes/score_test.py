@@ -13,7 +13,7 @@ from trex.metrics import get_metric
 from tools.run.progress_events import emit
 from tools.llm.structured_llm import record_usages
 from tools.trials.runner import default_runner
-from tools.export.best_adapter import keep_best_adapter
+from tools.export.best_adapter import keep_best_adapter, val_predictions
 from tools.tracking.run_tracking import track_result
 from trex.results import TrialRunner
 
@@ -41,11 +41,13 @@ def score_test(state: State, runtime: Runtime[Context], runner: TrialRunner | No
     base_test = _score(spec, state, runtime.context, root, "base", usages, runner) if not root.get("failed") else None
     test = base_test if best["id"] == ROOT else _score(spec, state, runtime.context, best, "best", usages, runner)
     cfg = next(t for t in best["trials"] if t["id"] == best["best_trial"])
-    adapter = best["results"][cfg["id"]].get("adapter")
+    res = best["results"][cfg["id"]]
+    adapter = res.get("adapter")
     kept = ""
     if adapter and Path(adapter).is_dir():  # what the user ships: adapter + tokenizer + trex_model.json
         kept = keep_best_adapter(spec, state.data["labels"], cfg, adapter, state.run_dir, runtime.context.cache_dir,
-                                 {"metric": spec.metric, "val": best["score"], "test": test, "base_test": base_test})
+                                 {"metric": spec.metric, "val": best["score"], "test": test, "base_test": base_test},
+                                 val_predictions(spec, state.data, cfg, res.get("key", ""), runtime.context))
     final = {"best_node": best["id"], "best_trial": cfg["id"], "config": cfg, "val_score": best["score"],
              "base_val": root.get("score"), "test_score": test, "base_test": base_test, "metric": spec.metric,
              "adapter": kept}

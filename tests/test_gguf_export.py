@@ -120,6 +120,9 @@ def test_a_checked_gguf_export_writes_the_check_into_its_readme(full_run, tmp_pa
 
     out = export_tuned(full_run, tmp_path / "out", gguf="f16")
     printed = capsys.readouterr().out
+    # No stored predictions in this run directory (as in a run of an older TREX): the reference is scored here.
+    assert printed.splitlines()[0] == ("reference scored again from the best adapter: the run stored no validation "
+                                       "predictions (val_predictions.json: a run of an older TREX)")
     assert "check on 16 validation rows of run" in printed
     assert "gguf f16   16/16 answers as the run (100.0 %, needs 99.5 %), accuracy" in printed
     assert "llama.cpp: not checked" in printed or "llama.cpp:" in printed
@@ -183,3 +186,72 @@ def test_trex_predict_on_a_gguf_export_says_where_to_run_it(tmp_path, capsys):
     assert capsys.readouterr().err.strip().splitlines() == [
         f"error: {tmp_path} holds a GGUF export (t-q8_0.gguf), which TREX does not load: run it with llama.cpp or "
         "Ollama (its README.md), or export with --merge"]
+
+
+def _store_predictions(run: Path, answers=None, rows=None, setup=None) -> list[str]:
+    """best_adapter/val_predictions.json as a run's validation scoring leaves it (its answers to the first rows,
+    the rows' digests, how they were computed); answers/rows/setup replace what it holds. Returns the answers."""
+    from tools.export import export_check as check
+    from tools.export.best_adapter import PREDICTIONS
+    from tools.export.manifest import read_manifest
+    from tools.export.tuned_model import load_model_and_tokenizer
+    from tools.worker.scoring import kept_predictions
+
+    records, _ = check.probe_records(run / "best_adapter")
+    manifest = read_manifest(run / "best_adapter")
+    model, tokenizer = load_model_and_tokenizer(run / "best_adapter", manifest, "cpu")
+    kept = kept_predictions(records, check.predictions(model, tokenizer, manifest, records), model)
+    kept.update({k: v for k, v in (("answers", answers), ("rows", rows), ("setup", setup)) if v is not None})
+    (run / "best_adapter" / PREDICTIONS).write_text(json.dumps({"split": "val", **kept}))
+    return kept["answers"]
+
+
+def _counted(monkeypatch) -> list[int]:
+    """Count the probe scorings (each written model's, plus the reference's when it is scored again)."""
+    from tools.export import export_check as check
+
+    calls, scored = [], check.predictions
+    monkeypatch.setattr(check, "predictions", lambda *a, **k: calls.append(1) or scored(*a, **k))
+    return calls
+
+
+def test_the_check_scores_only_the_written_model_when_the_run_stored_its_predictions(full_run, tmp_path, capsys,
+                                                                                    monkeypatch):
+    from tools.export.export import export_tuned
+
+    answers = _store_predictions(full_run)
+    capsys.readouterr()
+    calls = _counted(monkeypatch)
+    out = export_tuned(full_run, tmp_path / "out", gguf="f16")
+    printed = capsys.readouterr().out
+    assert len(calls) == 1  # the GGUF read back; the run's answers came from its stored scoring
+    assert "reference scored again" not in printed
+    assert "check on 16 validation rows of run: the run's predictions (stored by its validation scoring)" in printed
+    assert "gguf f16   16/16 answers as the run" in printed and not (out / "val_predictions.json").exists()
+    # The stored answers are the reference: where they say otherwise, the export disagrees with them.
+    flipped = [LABELS[(LABELS.index(a) + 1) % len(LABELS)] for a in answers[:4]] + answers[4:]
+    _store_predictions(full_run, answers=flipped)
+    calls.clear()
+    with pytest.raises(ExportCheckFailed) as err:
+        export_tuned(full_run, tmp_path / "again", gguf="f16")
+    assert len(calls) == 1 and "gguf f16   12/16 answers as the run" in str(err.value)
+    shown = [line for line in str(err.value).splitlines() if line.startswith("  input ")]
+    assert [re.search(r"run '(\w+)'", line)[1] for line in shown] == flipped[:4]
+
+
+@pytest.mark.parametrize("changed, why", [
+    ({"rows": ["0" * 16] * 16}, "the run's stored predictions (16) do not answer these 16 rows"),
+    ({"answers": ["loan"] * 8}, "the run's stored predictions (8) do not answer these 16 rows"),
+    ({"setup": {"device": "cuda", "dtype": "float32", "quantized": False, "autocast": True}},
+     "the run scored with cuda/float32/autocast, this check with cpu/float32")])
+def test_stored_predictions_of_other_rows_or_another_computation_are_scored_again(changed, why, full_run, tmp_path,
+                                                                                capsys, monkeypatch):
+    from tools.export.export import export_tuned
+
+    _store_predictions(full_run, **changed)
+    capsys.readouterr()
+    calls = _counted(monkeypatch)
+    out = export_tuned(full_run, tmp_path / "out", gguf="f16")
+    assert len(calls) == 2  # the reference, then the GGUF
+    assert capsys.readouterr().out.splitlines()[0] == f"reference scored again from the best adapter: {why}"
+    assert f"reference scored again from the best adapter: {why}" in (out / "README.md").read_text()

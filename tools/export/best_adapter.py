@@ -6,14 +6,19 @@ transformers, no subprocess, and gives the tokenizer training used byte for byte
 """
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
+from memory.trial_cache import TrialCache
 from tools.export.manifest import MANIFEST, TOKENIZER_FILES, build_manifest, write_manifest
 from tools.models.base_models import local_model_dir
 from tools.trials.trial_jobs import task_payload
 
 BEST_ADAPTER = "best_adapter"
+# The best trial's answers to the first validation rows, as the run scored them: what `trex export` checks the
+# model it writes against (tools/export/export_check.py). Kept beside the adapter, never shipped with it.
+PREDICTIONS = "val_predictions.json"
 
 
 def has_tokenizer(model_dir: str | Path) -> bool:
@@ -30,10 +35,23 @@ def copy_tokenizer(source: str | Path | None, dest: str | Path) -> bool:
     return True
 
 
+def val_predictions(spec, data: dict, cfg: dict, train_key: str, ctx) -> dict | None:
+    """The trial's stored answers to the first validation rows (tools/worker/scoring.kept_predictions), from
+    the validation scoring result in the trial cache; None when it has none (a result cached by an older TREX,
+    a benchmark's replayed trial)."""
+    from tools.trials.trial_jobs import eval_key
+
+    if not train_key:
+        return None
+    key = eval_key(spec, data, cfg, train_key, "val", ctx.max_eval_examples, ctx.device)
+    return (TrialCache(ctx.cache_dir).get(key) or {}).get("predictions")
+
+
 def keep_best_adapter(spec, labels: list[str], cfg: dict, adapter: str, run_dir: str, cache_dir: str,
-                      scores: dict) -> str:
+                      scores: dict, predictions: dict | None = None) -> str:
     """Copy the best trial's adapter (or full model) to RUN_DIR/best_adapter with its tokenizer and manifest;
-    returns that path. scores: the metric and the validation and test scores, for the manifest."""
+    returns that path. scores: the metric and the validation and test scores, for the manifest. predictions:
+    the trial's stored validation answers (val_predictions), written beside it for the export's check."""
     kind = "full" if (Path(adapter) / "config.json").is_file() else "lora"
     manifest = build_manifest(spec, task_payload(spec, labels), cfg, local_model_dir(spec.base_model, cache_dir),
                               kind, scores)
@@ -43,6 +61,8 @@ def keep_best_adapter(spec, labels: list[str], cfg: dict, adapter: str, run_dir:
     # A full fine-tune saved its tokenizer with the model; an adapter borrows the base model's.
     tokenizer = has_tokenizer(kept) or copy_tokenizer(manifest.get("base_model_path"), kept)
     write_manifest(kept, {**manifest, "tokenizer": tokenizer})
+    if predictions:
+        (kept / PREDICTIONS).write_text(json.dumps({"split": "val", **predictions}) + "\n", encoding="utf-8")
     return str(kept)
 
 

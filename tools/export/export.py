@@ -6,7 +6,8 @@ With --merge: the base model with the adapter merged in, saved as a plain Huggin
 which `AutoModelForCausalLM.from_pretrained(DIR)` loads without TREX.
 With --gguf: a GGUF file of the merged model (f16 or q8_0) and an Ollama Modelfile (tools/export/gguf_export.py).
 Every export is checked unless told not to: what was written, loaded back from disk, answers the run's
-validation rows as the run's own model did (tools/export/export_check.py), else the export fails.
+validation rows as the run's own model did (tools/export/export_check.py), else the export fails. The run's
+answers are the ones its validation scoring stored; only a run without them has its best adapter scored again.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import shutil
 from pathlib import Path
 
 from tools.export import export_check as check
-from tools.export.best_adapter import best_adapter_dir, has_tokenizer
+from tools.export.best_adapter import PREDICTIONS, best_adapter_dir, has_tokenizer
 from tools.export.export_readme import export_readme
 from tools.export.manifest import read_manifest, write_manifest
 from tools.models.base_models import TINY
@@ -40,7 +41,7 @@ def _portable_base(adapter_dir: Path, manifest: dict) -> None:
 
 
 def _write_adapter(source: Path, out: Path, manifest: dict) -> dict:
-    shutil.copytree(source, out, dirs_exist_ok=True)
+    shutil.copytree(source, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns(PREDICTIONS))  # the run's, not shipped
     _portable_base(out, manifest)
     if not has_tokenizer(out):  # the base was not local when the run ended: save its tokenizer now
         from transformers import AutoTokenizer
@@ -109,7 +110,14 @@ def export_tuned(run_dir: str | Path, out: str | Path, merge: bool = False, devi
         from tools.export.tuned_model import load_model_and_tokenizer
 
         model, tokenizer = load_model_and_tokenizer(source, manifest, device)
-    reference = check.predictions(model, tokenizer, manifest, records) if records else []
+    reference, stored, fallback = [], False, ""
+    if records:  # the run's stored answers; scored here only where it has none that fit (an older run)
+        reference, why = check.stored_reference(source, records, model)
+        stored = reference is not None
+        if not stored:
+            fallback = f"reference scored again from the best adapter: {why}"
+            say(fallback)
+            reference = check.predictions(model, tokenizer, manifest, records)
     wrote = []
     if merge or (manifest["kind"] != "lora" and not gguf):
         model.save_pretrained(out)  # safetensors: transformers' default format
@@ -127,8 +135,8 @@ def export_tuned(run_dir: str | Path, out: str | Path, merge: bool = False, devi
     write_manifest(out, manifest)
     results, lines = [], [f"not checked: {where}" if verify else "not checked (--no-check)"]
     if records:
-        lines = [check.reference_line(manifest, records, reference, where)]
-        say(lines[0])
+        lines = [fallback] * bool(fallback) + [check.reference_line(manifest, records, reference, where, stored)]
+        say(lines[-1])
         results = _check_written(out, manifest, wrote, records, reference, device, say)
         lines += [check.result_line(r) for r in results]
         if gguf:

@@ -1,18 +1,21 @@
 """The check of every export: what `trex export` wrote answers a probe set as the run's own model did.
 
 The probe set is the run's validation rows (RUN_DIR/data/val.jsonl, the first PROBE_ROWS). The run's own
-predictions are its best adapter merged into its base, prompted and decoded by the worker's scoring functions
-(tools/worker/scoring.py): the computation the run scored with. Each written model (the adapter, the merged
-model, the GGUF read back by transformers' GGUF loader) is loaded from disk and scored the same way; its
-agreement with the run's predictions and its metric are compared with what its format allows (a GGUF is
-rounded to f16 or 8 bits, so a near tie may flip).
+predictions are the answers its validation scoring stored (best_adapter/val_predictions.json: the worker's
+scoring result keeps its first rows' answers, tools/worker/scoring.kept_predictions), used when they answer these
+very rows and were computed as the check computes (same device, dtype, no quantisation or autocast). Otherwise
+(a run of an older TREX, a GPU run checked on the CPU) they are computed again: the best adapter merged into
+its base, prompted and decoded by the worker's scoring functions, the computation the run scored with. Each
+written model (the adapter, the merged model, the GGUF read back by transformers' GGUF loader) is loaded from
+disk and scored the same way; its agreement with the run's predictions and its metric are compared with what
+its format allows (a GGUF is rounded to f16 or 8 bits, so a near tie may flip).
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-PROBE_ROWS = 64
+PROBE_ROWS = 64  # no more than the answers a scoring result keeps (tools/worker/scoring.KEPT_PREDICTIONS)
 # Least share of probe answers an export must give as the run did: the adapter is the run's own file, a merge
 # adds float rounding, a GGUF rounds every weight (f16) or quantises it to 8 bits (q8_0).
 NEEDS = {"adapter": 1.0, "full": 1.0, "merged": 0.98, "gguf f16": 0.995, "gguf q8_0": 0.98}
@@ -39,6 +42,31 @@ def predictions(model, tokenizer, manifest: dict, records: list[dict]) -> list[s
 
     task, template = manifest["task"], manifest["prompt"]["template"]
     return answer(model, tokenizer, task, [record_prompt(tokenizer, template, task, r) for r in records])
+
+
+def stored_reference(model_dir: Path, records: list[dict], model) -> tuple[list[str] | None, str]:
+    """The run's stored answers to the probe rows; None and why when they cannot stand in for scoring the run's
+    model here (none stored, other rows, or computed another way than `model` computes)."""
+    from tools.export.best_adapter import PREDICTIONS
+    from tools.worker.scoring import row_digest, scoring_setup
+
+    path = Path(model_dir) / PREDICTIONS
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None, f"the run stored no validation predictions ({path.name}: a run of an older TREX)"
+    answers, rows = stored.get("answers") or [], stored.get("rows") or []
+    if len(answers) < len(records) or rows[:len(records)] != [row_digest(r) for r in records]:
+        return None, f"the run's stored predictions ({len(answers)}) do not answer these {len(records)} rows"
+    here = scoring_setup(model)
+    if stored.get("setup") != here:
+        return None, f"the run scored with {_setup(stored.get('setup') or {})}, this check with {_setup(here)}"
+    return list(answers[:len(records)]), ""
+
+
+def _setup(setup: dict) -> str:
+    return "/".join([setup.get("device", "?"), setup.get("dtype", "?")] + ["4/8-bit"] * bool(setup.get("quantized"))
+                    + ["autocast"] * bool(setup.get("autocast")))
 
 
 def _score(manifest: dict, records: list[dict], preds: list[str]) -> float | None:
@@ -78,11 +106,13 @@ def result_line(result: dict) -> str:
             f"{result['reader']}: {'ok' if passed(result) else 'FAILED'}")
 
 
-def reference_line(manifest: dict, records: list[dict], reference: list[str], source: str) -> str:
+def reference_line(manifest: dict, records: list[dict], reference: list[str], source: str,
+                   stored: bool = False) -> str:
     score = _score(manifest, records, reference)
     recorded = (manifest.get("scores") or {}).get("val")
     recorded = round(recorded, 4) if isinstance(recorded, float) else recorded
-    return (f"check on {source}: the run's predictions score {manifest['task']['metric']} "
+    return (f"check on {source}: the run's predictions{' (stored by its validation scoring)' * stored} score "
+            f"{manifest['task']['metric']} "
             + ("(judge not called)" if score is None else f"{score:.4f}")
             + (f" (the run's recorded validation score: {recorded})" if recorded is not None else ""))
 

@@ -2,6 +2,8 @@
 batched greedy generation otherwise. Runs inside the worker subprocess."""
 from __future__ import annotations
 
+import hashlib
+import json
 from functools import lru_cache
 
 from tools.worker.chat_encoding import conversation_prompt
@@ -122,6 +124,38 @@ def answer(model, tokenizer, task: dict, prompts: list[str]) -> list[str]:
     return generate(model, tokenizer, prompts, new, max_prompt_tokens=prompt_limit(task, new))
 
 
+# A scoring result keeps the answers to the split's first rows (with a digest of each row): `trex export` checks
+# what it writes against them (tools/export/export_check.py, its probe set), without scoring the run's model again.
+KEPT_PREDICTIONS = 64
+
+
+def row_digest(record: dict) -> str:
+    """A short digest of one record, to tell that stored predictions answer these very rows."""
+    return hashlib.sha256(json.dumps(record, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def scoring_setup(model) -> dict:
+    """How a model computed its answers: its device, weight dtype, quantisation and autocast. Answers computed
+    the same way can stand in for each other; a GPU's bfloat16 or a 4-bit base may flip near ties."""
+    import torch
+
+    try:
+        param = next(model.parameters())
+    except (AttributeError, StopIteration, TypeError):  # not a torch model (a test's stand-in)
+        return {}
+    device = param.device.type
+    config = getattr(model, "config", None)
+    return {"device": device, "dtype": str(param.dtype).removeprefix("torch."),
+            "quantized": getattr(config, "quantization_config", None) is not None,
+            "autocast": bool(torch.is_autocast_enabled(device)) if device in ("cuda", "cpu") else False}
+
+
+def kept_predictions(records: list[dict], preds: list[str], model) -> dict:
+    """The answers to the first KEPT_PREDICTIONS rows, each row's digest, and how they were computed."""
+    return {"answers": list(preds[:KEPT_PREDICTIONS]),
+            "rows": [row_digest(r) for r in records[:KEPT_PREDICTIONS]], "setup": scoring_setup(model)}
+
+
 def score_model(model, tokenizer, job: ScoreJob | dict) -> dict:
     """Score an already loaded model on job.eval_path (at most job.max_examples records)."""
     import time
@@ -141,7 +175,8 @@ def score_model(model, tokenizer, job: ScoreJob | dict) -> dict:
     before = dict(getattr(metric, "usage", None) or {})  # the metric is one per process: count this job only
     bad, n_wrong = bad_cases(records, preds, metric)
     out = {"status": "ok", "score": metric.compute(preds, refs), "n": len(records), "bad_cases": bad,
-           "n_wrong": n_wrong, "wall_s": round(time.time() - started, 2)}
+           "n_wrong": n_wrong, "predictions": kept_predictions(records, preds, model),
+           "wall_s": round(time.time() - started, 2)}
     usage = llm_usage_since(metric, before)
     if usage:
         out["llm_usage"] = usage  # an LLM judge's calls: the lead folds them into the run's LLM ledger
