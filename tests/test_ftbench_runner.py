@@ -12,6 +12,7 @@ import yaml
 
 from ftbench import replay, replay_runner
 from ftbench.baselines import DOCUMENTED_RECIPES, random_search, tpe_search
+from ftbench.pruned_search import PRUNED
 from ftbench.results import normalised_gain
 from ftbench.runner import ALL_POLICIES, run_comparison
 from ftbench.space import all_configs, grid, max_train_for, space_size
@@ -102,7 +103,8 @@ def replay_shipped_data_table(tasks, policies, budget, space, tmp_path, bench_ct
     return {r["policy"]: r for r in records}
 
 
-SEARCHES = tuple(p for p in ALL_POLICIES if p not in DOCUMENTED_RECIPES)  # the policies that search the space
+# The policies that search the space; Optuna's pruners need a curve table (tests/test_curve_replay.py).
+SEARCHES = tuple(p for p in ALL_POLICIES if p not in DOCUMENTED_RECIPES and p not in PRUNED)
 
 
 def test_replay_runs_every_policy_at_equal_budget_and_writes_results(task_file, tmp_path, bench_ctx, monkeypatch):

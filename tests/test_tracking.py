@@ -122,3 +122,13 @@ def test_rows_keep_what_the_distributions_cannot_hold_as_attributes():
             "results": {"t0": {"status": "ok", "score": 0.5, "train": {"tokens": 5}}, "t1": {"status": "ok"}}}
     assert [r["trial"] for r in node_rows(node)] == ["n1/t0"]  # an unscored trial waits for its score
     assert math.isclose(node_rows(node)[0]["score"], 0.5)
+
+
+def test_optuna_intermediate_values_are_the_curves_validation_scores_by_step():
+    """What Optuna's pruners and dashboard read: the task metric at each point of the curve, not the loss."""
+    from tools.tracking.optuna_record import intermediate_values
+
+    row = {"val_loss": [2.0, 1.5, 1.2], "train": {"curve": [{"epoch": 1, "step": 4, "val_score": 0.4},
+                                                            {"epoch": 2, "step": 8, "val_score": 0.55}]}}
+    assert intermediate_values(row) == {4: 0.4, 8: 0.55}
+    assert intermediate_values({"val_loss": [2.0, 1.5], "train": {}}) == {0: 2.0, 1: 1.5}  # no scored curve

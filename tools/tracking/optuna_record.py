@@ -55,6 +55,18 @@ def split_config(cfg: dict) -> tuple[dict, dict, dict]:
     return params, dists, attrs
 
 
+def intermediate_values(row: dict) -> dict[int, float]:
+    """A trial's values by step as Optuna keeps them (what its pruners read): the task metric on validation at each
+    point of the trial's learning curve, by optimizer step; without a scored curve (an Unsloth trial), the
+    validation loss before training (0) and after each epoch."""
+    curve = (row.get("train") or {}).get("curve") or []
+    scored = {int(p["step"]): float(p["val_score"]) for p in curve
+              if isinstance(p.get("val_score"), (int, float)) and math.isfinite(p["val_score"])}
+    if scored:
+        return scored
+    return {i: float(v) for i, v in enumerate(row.get("val_loss") or []) if v is not None and math.isfinite(v)}
+
+
 def record_trials(storage: str, study_name: str, higher_is_better: bool, rows: list[dict],
                   study_attrs: dict | None = None) -> int:
     """Write rows ({"trial", "config", "status", "score", and optional "attrs", "val_loss"}) not yet in the study;
@@ -74,11 +86,11 @@ def record_trials(storage: str, study_name: str, higher_is_better: bool, rows: l
         params, dists, attrs = split_config(row["config"])
         score = row.get("score")
         ok = row["status"] == "ok" and isinstance(score, (int, float)) and math.isfinite(score)
-        losses = {i: float(v) for i, v in enumerate(row.get("val_loss") or []) if v is not None and math.isfinite(v)}
+        steps = intermediate_values(row)
         study.add_trial(optuna.trial.create_trial(
             params=params, distributions=dists, value=float(score) if ok else None,
             state=optuna.trial.TrialState.COMPLETE if ok else optuna.trial.TrialState.FAIL,
-            intermediate_values=losses,  # validation loss before training (0) and after each epoch
+            intermediate_values=steps,
             user_attrs={TRIAL_ATTR: row["trial"], "status": row["status"], **attrs, **(row.get("attrs") or {})}))
         seen.add(row["trial"])
         added += 1
