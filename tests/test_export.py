@@ -168,6 +168,7 @@ def test_an_adapter_export_carries_tokenizer_manifest_and_serving_notes(run_dir,
     assert main(["export", str(run_dir), "--out", str(out)]) == 0
     for name in ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "trex_model.json"):
         assert (out / name).is_file(), name
+    assert not (out / "val_predictions.json").exists()  # the run's answers stay with the run
     readme = (out / "README.md").read_text()
     assert "vllm serve trex/tiny-random --enable-lora --lora-modules tiny_intents=DIR" in readme
     assert "PeftModel.from_pretrained" in readme and "CC-BY-NC-4.0" in readme
@@ -199,11 +200,19 @@ def test_a_run_without_a_best_adapter_is_a_one_line_error(tmp_path):
                                                     "no trial succeeded, or the base model beat every trial"]
 
 
-def test_trex_export_gguf_writes_a_checked_gguf_and_an_ollama_modelfile(run_dir, tmp_path, capsys):
+def test_trex_export_gguf_writes_a_checked_gguf_and_an_ollama_modelfile(run_dir, tmp_path, capsys, monkeypatch):
     out = tmp_path / "gguf"
     capsys.readouterr()
+    from tools.export import export_check
+
+    calls, scored = [], export_check.predictions
+    monkeypatch.setattr(export_check, "predictions", lambda *a, **k: calls.append(1) or scored(*a, **k))
+    stored = json.loads((run_dir / "best_adapter/val_predictions.json").read_text())
+    assert len(stored["answers"]) == len(stored["rows"]) == 12 and set(stored["answers"]) <= set(LABELS)
     assert main(["export", str(run_dir), "--out", str(out), "--gguf"]) == 0
     printed = capsys.readouterr().out
+    # The run's answers were stored by its validation scoring: only the written GGUF is scored.
+    assert len(calls) == 1 and "(stored by its validation scoring)" in printed and "scored again" not in printed
     gguf = out / "tiny_intents-q8_0.gguf"
     assert gguf.is_file() and not (out / "adapter_model.safetensors").exists()
     assert "gguf q8_0" in printed and ": ok" in printed and "FAILED" not in printed
