@@ -41,10 +41,12 @@ def baseline_seed(policy: str, task: str, seed: int) -> int:
     return int.from_bytes(hashlib.sha256(f"{policy}:{task}:{seed}".encode()).digest()[:4], "big")
 
 
-def run_trial(spec, data: dict, cfg: dict, ctx, run_dir: Path, runner: TrialRunner) -> dict:
-    """Train one config and score it on validation, as the Executor does; failures are data."""
+def run_trial(spec, data: dict, cfg: dict, ctx, run_dir: Path, runner: TrialRunner,
+              stop_epoch: int | None = None) -> dict:
+    """Train one config and score it on validation, as the Executor does; failures are data. stop_epoch (a curve
+    table's runner only: ftbench/pruned_search.py): the search stopped the trial after that epoch."""
     metric = get_metric(spec.metric)
-    out = runner.train(spec, data, cfg, ctx)
+    out = runner.train(spec, data, cfg, ctx, **({"stop_epoch": stop_epoch} if stop_epoch is not None else {}))
     rec = {"config": cfg, "status": "ok" if out.ok else "failed", "cached": out.cached, "key": out.key,
            "adapter": out.adapter, "failure": out.failure.kind if out.failure else None,
            "error": out.failure.error if out.failure else None, "tokens": out.stats.get("tokens") or 0}
@@ -99,6 +101,20 @@ def _suggest(trial, g: dict) -> dict:
     return choice
 
 
+def ask_unseen(study, g: dict, max_train: int, seed: int, known: dict[str, float]):
+    """An Optuna trial and its config that no earlier trial of the study ran. A repeat is told its known score (the
+    sampler learns it again, the budget is not spent) and asked again, at most MAX_REASKS times; past that the space
+    is (nearly) exhausted and the repeat counts as a trial (the cache or the replay makes it free)."""
+    for _ in range(MAX_REASKS):
+        ask = study.ask()
+        cfg = make_config(_suggest(ask, g), max_train, seed)
+        if config_id(cfg) not in known:
+            return ask, cfg
+        study.tell(ask, known[config_id(cfg)])
+    ask = study.ask()
+    return ask, make_config(_suggest(ask, g), max_train, seed)
+
+
 def tpe_startup(budget: int) -> int:
     """Random trials before TPE models the results: Optuna's default 10 would make any budget up to 10
     pure random search, so a third of the budget (at least 2, at most 10)."""
@@ -122,15 +138,7 @@ def tpe_search(spec, data: dict, ctx, budget: int, space: str | SearchSpace, max
     known: dict[str, float] = {}
     trials = []
     for i in trial_slots(budget, max_tokens, trials, space_size(space, max_train)):
-        for _ in range(MAX_REASKS):
-            ask = study.ask()
-            cfg = make_config(_suggest(ask, g), max_train, ctx.seed)
-            if config_id(cfg) not in known:
-                break
-            study.tell(ask, known[config_id(cfg)])  # a repeat: TPE learns it again, the budget is not spent
-        else:  # the space is (nearly) exhausted: a repeat counts as a trial (the cache makes it free)
-            ask = study.ask()
-            cfg = make_config(_suggest(ask, g), max_train, ctx.seed)
+        ask, cfg = ask_unseen(study, g, max_train, ctx.seed, known)
         result = run_trial(spec, data, {**cfg, "id": f"t{i}"}, ctx, run_dir, runner)
         known[config_id(cfg)] = result["score"]
         study.tell(ask, result["score"])

@@ -13,9 +13,9 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from ftbench.baselines import MAX_REASKS, _suggest, baseline_seed, tpe_startup, trial_slots
+from ftbench.baselines import ask_unseen, baseline_seed, run_trial, tpe_startup, trial_slots
 from ftbench.curve_replay import walk
-from ftbench.space import config_id, grid, make_config, space_size
+from ftbench.space import config_id, grid, space_size
 from tools.trials.trial_jobs import early_stopping
 from trex.metrics import get_metric
 from trex.search_space import SearchSpace
@@ -64,15 +64,7 @@ def pruned_search(policy: str, spec, data: dict, ctx, budget: int, space: str | 
     known: dict[str, float] = {}
     trials: list[dict] = []
     for i in trial_slots(budget, max_tokens, trials, space_size(space, max_train)):
-        for _ in range(MAX_REASKS):
-            ask = study.ask()
-            cfg = make_config(_suggest(ask, g), max_train, ctx.seed)
-            if config_id(cfg) not in known:
-                break
-            study.tell(ask, known[config_id(cfg)])  # a repeat is told its known score: no budget spent
-        else:  # the space is (nearly) exhausted: a repeat counts as a trial (replayed, so free)
-            ask = study.ask()
-            cfg = make_config(_suggest(ask, g), max_train, ctx.seed)
+        ask, cfg = ask_unseen(study, g, max_train, ctx.seed, known)
         result, pruned = run_pruned_trial(spec, data, {**cfg, "id": f"t{i}"}, ctx, run_dir, runner, ask, metric)
         known[config_id(cfg)] = result["score"]
         if pruned:
@@ -100,15 +92,4 @@ def run_pruned_trial(spec, data: dict, cfg: dict, ctx, run_dir: Path, runner, tr
         if trial.should_prune():
             stop, pruned = p["epoch"], True
             break
-    out = runner.train(spec, data, cfg, ctx, stop_epoch=stop)
-    rec = {"config": cfg, "status": "ok" if out.ok else "failed", "cached": out.cached, "key": out.key,
-           "adapter": out.adapter, "failure": out.failure.kind if out.failure else None,
-           "error": out.failure.error if out.failure else None, "tokens": out.stats.get("tokens") or 0,
-           "pruned_at": stop}
-    if out.ok:
-        ev = runner.score(spec, data, cfg, out.adapter, out.key, "val", ctx,
-                          run_dir / "trials" / cfg["id"] / "eval_val", ctx.max_eval_examples)
-        if ev.ok:
-            return {**rec, "score": ev.score}, pruned
-        rec.update(status="failed", failure=ev.failure.kind, error=f"evaluation: {ev.failure.error}")
-    return {**rec, "score": metric.worst}, pruned
+    return {**run_trial(spec, data, cfg, ctx, run_dir, runner, stop), "pruned_at": stop}, pruned
