@@ -16,8 +16,9 @@ POINT_KEYS = ("epoch", "step", "tokens", "val_loss", "train_loss")
 
 
 def walk(points: list[dict], stopping: EarlyStopping, higher_is_better: bool, stop_epoch: int | None = None,
-         metric: str = "") -> dict:
-    """The points a trial trains (up to early stopping or stop_epoch), the one it keeps, and why it stopped."""
+         metric: str = "", pause: bool = False) -> dict:
+    """The points a trial trains (up to early stopping or stop_epoch), the one it keeps, and why it stopped. pause:
+    a cut at stop_epoch is a pause (summary `paused_at`, as the worker reports one), not a stop."""
     curve = Curve(stopping, higher_is_better, metric)
     trained = []
     for p in points:
@@ -31,10 +32,13 @@ def walk(points: list[dict], stopping: EarlyStopping, higher_is_better: bool, st
     if not trained:
         raise ValueError("a replayed trial must train at least one epoch of its curve")
     kept = next(p for p in trained if p["epoch"] == curve.best["epoch"] and p["step"] == curve.best["step"])
-    stopped = curve.stopped
+    stopped, cut = curve.stopped, {}
     if stopped is None and stop_epoch is not None and trained[-1]["epoch"] < points[-1]["epoch"]:
-        stopped = {"epoch": stop_epoch, "reason": f"stopped by the search at epoch {stop_epoch}"}
-    return {"trained": trained, "kept": kept, "summary": {**curve.summary(), **({"stopped": stopped} if stopped else {})}}
+        if pause:
+            cut = {"paused_at": trained[-1]["epoch"]}
+        else:
+            cut = {"stopped": {"epoch": stop_epoch, "reason": f"stopped by the search at epoch {stop_epoch}"}}
+    return {"trained": trained, "kept": kept, "summary": {**curve.summary(), **cut}}
 
 
 def prefix_result(train: dict, points: list[dict], walked: dict) -> dict:

@@ -118,10 +118,12 @@ class ReplayTable:
         return train_id[len(PREFIX):] if train_id.startswith(PREFIX) else self.by_train_key.get(train_id, train_id)
 
     def training(self, spec, data: dict, cfg: dict, init: tuple[str, str] | None, stopping=None,
-                 higher_is_better: bool = True, stop_epoch: int | None = None, metric: str = "") -> dict | None:
+                 higher_is_better: bool = True, stop_epoch: int | None = None, metric: str = "",
+                 pause: bool = False) -> dict | None:
         """The recorded training result, a "missing" failure (replay mode), or None: train it for real. A recorded
         curve (ftbench/curve_replay.py) is served as the prefix the trial trains: up to early stopping (`stopping`,
-        an EarlyStopping; None: off) or stop_epoch, keeping its best point, at that prefix's tokens."""
+        an EarlyStopping; None: off) or stop_epoch, keeping its best point, at that prefix's tokens. pause: a cut at
+        stop_epoch is a pause (`paused_at`), not a stop."""
         key = trial_key(task_key(spec, data), cfg, self._init_key(init))
         entry = self.entries.get(key)
         if entry is not None and entry.get("curve"):
@@ -129,7 +131,7 @@ class ReplayTable:
             from trex.jobs import EarlyStopping
 
             self.stats["replayed"] += 1
-            walked = walk(entry["curve"], stopping or EarlyStopping(0), higher_is_better, stop_epoch, metric)
+            walked = walk(entry["curve"], stopping or EarlyStopping(0), higher_is_better, stop_epoch, metric, pause)
             return {**prefix_result(entry["train"], entry["curve"], walked), "status": "ok", "cached": True,
                     "adapter": PREFIX + point_key(key, walked["kept"]["epoch"]),
                     "key": PREFIX + point_key(key, walked["kept"]["epoch"])}

@@ -20,14 +20,18 @@ class ReplayRunner:
         self.table = table
 
     def train(self, spec, data: dict, cfg: dict, ctx, init: tuple[str, str] | None = None,
-              stop_epoch: int | None = None) -> TrainResult:
-        """stop_epoch (curve tables only): the search stopped the trial after that epoch (a pruner, halving)."""
+              pause_after: int = 0, stop_epoch: int | None = None) -> TrainResult:
+        """stop_epoch (curve tables only): the search stopped the trial after that epoch (a pruner). pause_after
+        (curve tables only): the prefix up to that epoch, paused (successive halving: training it again with a
+        later pause, or none, continues it); a table without curves trains to the end."""
         from trex.metrics import get_metric
 
+        pause = trial_jobs.pausing(cfg, pause_after)
         out = self.table.training(spec, data, cfg, init, trial_jobs.early_stopping(spec, ctx),
-                                  get_metric(spec.metric).higher_is_better, stop_epoch, spec.metric)
+                                  get_metric(spec.metric).higher_is_better, pause or stop_epoch, spec.metric,
+                                  pause=bool(pause))
         if out is None:
-            out = trial_jobs.run_training(spec, data, cfg, ctx, init)
+            out = trial_jobs.run_training(spec, data, cfg, ctx, init, pause_after=pause)
             self.table.record_training(spec, data, cfg, init, out, ctx)
         return TrainResult.from_job(out)
 

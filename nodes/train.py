@@ -8,6 +8,7 @@ from langgraph.runtime import Runtime
 from memory.run_log import log_event
 from tools.llm.structured_llm import record_usages
 from tools.run.progress_events import trial_finished, trial_started
+from tools.trials import successive_halving as halving
 from tools.trials.runner import default_runner
 from tools.trials.trial_pool import parallelism, run_all
 from trex.context import Context
@@ -44,8 +45,11 @@ def train(state: State, runtime: Runtime[Context], runner: TrialRunner | None = 
         todo.append(cfg)
     # The round fans out (tools/trials/trial_pool.py, ctx.max_parallel_trials). No trial waits for another: a warm
     # start reads the PARENT node's best adapter, trained and evaluated in an earlier round.
-    jobs = [lambda cfg=cfg: _train_trial(state, spec, node, cfg, runtime.context, runner) for cfg in todo]
-    outs: list[TrainResult] = run_all(jobs, parallelism(runtime.context, len(jobs)))  # a job that raises is a bug
+    if runtime.context.halving and halving.applies(todo):
+        outs = _train_halving(state, spec, node, todo, runtime.context, runner)
+    else:
+        jobs = [lambda cfg=cfg: _train_trial(state, spec, node, cfg, runtime.context, runner) for cfg in todo]
+        outs: list[TrainResult] = run_all(jobs, parallelism(runtime.context, len(jobs)))  # a job that raises is a bug
     for cfg, out in zip(todo, outs):  # in the plan's order
         results[cfg["id"]] = out.record(cfg["id"])
     update = {"tree": {node["id"]: {**node, "results": results, "status": "trained"}}}
@@ -63,16 +67,73 @@ def llm_usages(node: Node, todo: list[dict], outs: list[TrainResult]) -> dict[st
     return usages
 
 
-def _train_trial(state: State, spec, node: Node, cfg: dict, ctx: Context, runner: TrialRunner) -> TrainResult:
-    """One trial (cache first, then a worker); its events carry the times it really started and ended."""
-    log_event(state.run_dir, "train_start", node=node["id"], trial=cfg["id"])
+def _train_halving(state: State, spec, node: Node, todo: list[dict], ctx: Context,
+                   runner: TrialRunner) -> list[TrainResult]:
+    """The round by successive halving (tools/trials/successive_halving.py): every trial trains to the first rung
+    and pauses; the better half by validation so far continues from its checkpoint to the next rung, and so on;
+    a trial left behind stops at its rung with its best point so far. Results in the plan's order; each trial's
+    record has its rungs (`halving`) and, when the round stopped it, why (`stopped`)."""
+    from trex.metrics import get_metric
+
+    higher = get_metric(spec.metric).higher_is_better
+    outs: dict[str, TrainResult] = {}
+    history: dict[str, list] = {cfg["id"]: [] for cfg in todo}
+    live = list(todo)
+    for rung in [*halving.rungs(max(int(c.get("epochs", 1)) for c in todo)), 0]:
+        rung = rung if len(live) >= 2 else 0  # no one left to compare with: train to the end
+        jobs = [lambda cfg=cfg: _train_trial(state, spec, node, cfg, ctx, runner, rung) for cfg in live]
+        for cfg, out in zip(live, run_all(jobs, parallelism(ctx, len(jobs)))):
+            outs[cfg["id"]] = _continued(outs.get(cfg["id"]), out)
+        if rung == 0:
+            break
+        standing = {c["id"]: halving.signal(outs[c["id"]].stats, higher) if outs[c["id"]].ok else None for c in live}
+        going = halving.survivors(standing)
+        for cfg in live:
+            out, tid = outs[cfg["id"]], cfg["id"]
+            rank = halving.rank_of(standing, tid)
+            history[tid].append({"epoch": rung, "rank": rank, "of": len(live),
+                                 "went_on": tid in going and out.paused_at is not None})
+            if out.paused_at is not None and tid not in going:
+                at = out.stats.pop("paused_at")
+                out.stats["stopped"] = halving.stop_record(at, rank, len(live), len(going), halving.standing_text(
+                    out.stats, standing[tid], spec.metric))
+        live = [c for c in live if outs[c["id"]].paused_at is not None and c["id"] in going]
+    for tid, rungs_passed in history.items():
+        if rungs_passed:
+            outs[tid].stats["halving"] = rungs_passed
+    return [outs[cfg["id"]] for cfg in todo]
+
+
+def _continued(before: TrainResult | None, now: TrainResult) -> TrainResult:
+    """A trial continued from its pause: the new result (its tokens, steps, curve and train_s cover the whole
+    trial) with the jobs' wall time summed, reused only if every part was, and its data recipe's calls."""
+    if before is None:
+        return now
+    now.stats["wall_s"] = round((before.stats.get("wall_s") or 0.0) + (now.stats.get("wall_s") or 0.0), 2)
+    if now.stats.get("resumed_from_epoch") == before.stats.get("paused_at"):
+        now.stats.pop("resumed_from_epoch")  # continued from its own pause, not resumed after a crash
+    now.cached = before.cached and now.cached
+    now.recipe_usage = now.recipe_usage or before.recipe_usage
+    now.judge_usage = now.judge_usage or before.judge_usage
+    return now
+
+
+def _train_trial(state: State, spec, node: Node, cfg: dict, ctx: Context, runner: TrialRunner,
+                 pause_after: int | None = None) -> TrainResult:
+    """One trial (cache first, then a worker); its events carry the times it really started and ended.
+    pause_after (successive halving): stop after that epoch, ready to continue (0: to the end)."""
+    log_event(state.run_dir, "train_start", node=node["id"], trial=cfg["id"],
+              **({"pause_after": pause_after} if pause_after else {}))
     trial_started("train_start", node, cfg)  # live progress: this thread's worker lines carry the trial
     init = warm_start_source(state.tree, node, cfg)
     if isinstance(init, str):  # the parent's adapter is gone: this trial cannot run as planned
         out = TrainResult(failure=TrialFailure("warm_start", init))
-    else:
+    elif pause_after is None:
         out = runner.train(spec, state.data, cfg, ctx, init)
+    else:
+        out = runner.train(spec, state.data, cfg, ctx, init, pause_after=pause_after)
     log_event(state.run_dir, "train_end", node=node["id"], trial=cfg["id"], status="ok" if out.ok else "failed",
-              cached=out.cached, error=out.failure.error if out.failure else None)
+              cached=out.cached, error=out.failure.error if out.failure else None,
+              **({"paused_at": out.paused_at} if out.paused_at else {}))
     trial_finished("train_end", {**out.record(cfg["id"]), **out.stats})
     return out

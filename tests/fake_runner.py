@@ -22,9 +22,10 @@ class FakeRunner:
     def __init__(self, train=None, score=None):
         self._train, self._score, self._real = train, score, JobRunner()
 
-    def train(self, spec, data, cfg, ctx, init=None) -> TrainResult:
+    def train(self, spec, data, cfg, ctx, init=None, pause_after: int = 0) -> TrainResult:
+        """A stand-in train function cannot pause: its trials finish (pause_after reaches only a real one)."""
         if self._train is None:
-            return self._real.train(spec, data, cfg, ctx, init)
+            return self._real.train(spec, data, cfg, ctx, init, pause_after)
         return TrainResult.from_job(self._train(spec, data, cfg, ctx, init))
 
     def score(self, spec, data, cfg, adapter, key, split, ctx, job_dir, max_examples) -> EvalResult:

@@ -143,6 +143,27 @@ def test_a_trial_killed_in_epoch_3_resumes_from_its_epoch_2_checkpoint(job, tmp_
     assert not (out / "checkpoints").exists()
 
 
+def test_a_trial_paused_after_epoch_1_and_continued_ends_as_an_uninterrupted_trial(job, tmp_path, capsys):
+    """Successive halving's pause (TrainJob.pause_after): the trial stops after epoch 1 with its checkpoint kept and
+    its best point so far saved beside it; the same job without the pause continues from that checkpoint, trains
+    only epochs 2-3, and ends bitwise equal to a trial trained in one go."""
+    from dataclasses import replace
+
+    whole = _train(job, tmp_path / "whole")
+    out = tmp_path / "paused"
+    paused = _train(replace(job, pause_after=1), out)
+    assert paused["paused_at"] == 1 and paused["epochs_trained"] == 1 and "stopped" not in paused
+    assert paused["tokens"] == whole["curve"][0]["tokens"] and paused["curve"] == whole["curve"][:1]
+    assert Path(paused["adapter"]) == out / "paused-epoch-0001" / "adapter" and Path(paused["adapter"]).is_dir()
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["epoch-0001"]
+    capsys.readouterr()
+    continued = _train(job, out)
+    assert "resuming from the end of epoch 1" in capsys.readouterr().out
+    assert "paused_at" not in continued and continued["resumed_from_epoch"] == 1
+    _same_result(continued, whole)
+    assert not (out / "checkpoints").exists()
+
+
 @pytest.mark.parametrize("damage", ["corrupt", "half_written", "other_job"])
 def test_a_corrupt_or_half_written_checkpoint_is_ignored_with_a_warning(job, tmp_path, monkeypatch, capsys, damage):
     from dataclasses import replace

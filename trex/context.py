@@ -174,6 +174,12 @@ class Context:
                                  "('2'), 'off' (train every epoch; the best epoch is still the one kept) or JSON "
                                  "'{\"patience\": 1, \"min_delta\": 0.01}'. Empty: the task spec's early_stopping, "
                                  "else patience 1 (docs/learning-curves.md)."})
+    halving: bool = field(
+        default_factory=lambda: _env("TREX_HALVING", "on").strip().lower() not in ("off", "0", "false", "no"),
+        metadata={"description": "Successive halving inside a round: the round's trials train to epoch 1 (then 2, "
+                                 "4, ...), pause, and only the better half by validation score goes on from its "
+                                 "checkpoint; the others stop there with their best point (docs/learning-curves.md). "
+                                 "off: every trial trains to its own end (or early stopping)."})
     eval_steps: int = field(
         default_factory=lambda: _env_num("TREX_EVAL_STEPS", "0", int),
         metadata={"description": "Also score a trial's validation split every this many optimizer steps (long "

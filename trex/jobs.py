@@ -86,6 +86,10 @@ class TrainJob:
     # each point's test score. Never read to select a point or stop a trial.
     record_split: ScoreSplit | None = None
     early_stopping: EarlyStopping = field(default_factory=lambda: EarlyStopping(0))
+    # Successive halving (nodes/train.py): stop after this epoch with the checkpoint kept, so the round can rank
+    # its trials and continue the best ones from there; 0 trains to the end. Not part of the checkpoint's
+    # fingerprint: the same trial paused and continued is one training.
+    pause_after: int = 0
     loss_filter: float | None = None  # the recipe's worker-side steps (trex.recipe.WORKER_STEPS)
     curriculum: str | None = None
     out_dir: str = ""  # set by the launcher (tools/trials/trial_runner.py)

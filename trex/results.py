@@ -16,7 +16,9 @@ TRAIN_STATS = ("loss_curve", "val_loss", "steps", "tokens", "train_examples", "t
                # the learning curve (tools/worker/learning_curve.py): a point per epoch (and per eval_steps), the kept
                # point, why and when early stopping ended the trial, the epochs trained and the epoch it resumed from
                "curve", "best_epoch", "best_step", "selected_by", "stopped", "epochs_trained", "resumed_from_epoch",
-               "eval_s")
+               "eval_s",
+               # successive halving (nodes/train.py): the epoch a job paused after, and the trial's rungs
+               "paused_at", "halving")
 EVAL_STATS = ("n", "n_wrong", "bad_cases", "wall_s", "cached")
 
 
@@ -53,6 +55,11 @@ class TrainResult:
     @property
     def ok(self) -> bool:
         return self.failure is None
+
+    @property
+    def paused_at(self) -> int | None:
+        """The epoch this (paused) trial stopped after, to be continued or stopped by its round; None: finished."""
+        return self.stats.get("paused_at") if self.ok else None
 
     @classmethod
     def from_job(cls, out: dict) -> "TrainResult":
@@ -95,8 +102,11 @@ class TrialRunner(Protocol):
     """Trains and scores trials. The default runs a worker process per job (tools.trials.runner); a benchmark
     passes its own (FT-Bench's replay table) to graph.main.build_graph(runner=...)."""
 
-    def train(self, spec, data: dict, cfg: dict, ctx, init: tuple[str, str] | None = None) -> TrainResult:
-        """Train one config (init: the parent's (adapter, train key) to warm-start from)."""
+    def train(self, spec, data: dict, cfg: dict, ctx, init: tuple[str, str] | None = None,
+              pause_after: int = 0) -> TrainResult:
+        """Train one config (init: the parent's (adapter, train key) to warm-start from). pause_after > 0: stop
+        after that epoch, ready to continue (TrainResult.paused_at); training it again continues it. A runner
+        that cannot pause trains to the end (a finished result)."""
 
     def score(self, spec, data: dict, cfg: dict, adapter: str | None, train_key: str, split: str, ctx,
               job_dir, max_examples: int | None) -> EvalResult:

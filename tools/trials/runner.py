@@ -16,8 +16,10 @@ class JobRunner:
     def __init__(self, chat: ChatSource = DEFAULT_CHAT, launch: JobLauncher = run_job):
         self.chat, self.launch = chat, launch
 
-    def train(self, spec, data: dict, cfg: dict, ctx, init: tuple[str, str] | None = None) -> TrainResult:
-        return TrainResult.from_job(run_training(spec, data, cfg, ctx, init, self.chat, launch=self.launch))
+    def train(self, spec, data: dict, cfg: dict, ctx, init: tuple[str, str] | None = None,
+              pause_after: int = 0) -> TrainResult:
+        return TrainResult.from_job(run_training(spec, data, cfg, ctx, init, self.chat, launch=self.launch,
+                                                 pause_after=pause_after))
 
     def score(self, spec, data: dict, cfg: dict, adapter: str | None, train_key: str, split: str, ctx,
               job_dir, max_examples: int | None) -> EvalResult:

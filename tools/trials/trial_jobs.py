@@ -115,9 +115,19 @@ def eval_key(spec: TaskSpec, data: dict, cfg: dict, train_id: str, split: str, m
                               "max_examples": max_examples, **runtime_payload(device, "peft")})
 
 
+def pause_key(key: str, epoch: int) -> str:
+    """The cache key of trial `key` paused after `epoch` (successive halving): its best point so far."""
+    return cache_key("pause", {"train": key, "epoch": epoch})
+
+
+def pausing(cfg: dict, pause_after: int) -> int:
+    """The epoch a trial pauses after, or 0 when it trains to its end (a pause at or past its epochs is none)."""
+    return pause_after if 0 < pause_after < int(cfg.get("epochs", 1)) else 0
+
+
 def run_training(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init: tuple[str, str] | None = None,
                  chat: ChatSource = DEFAULT_CHAT, record_split: str | None = None,
-                 launch: JobLauncher = run_job) -> dict:
+                 launch: JobLauncher = run_job, pause_after: int = 0) -> dict:
     """Train one config, or take its result from the cache. Adapters live in the shared cache. chat: the run's
     chat model, for the recipe steps that call one (build_graph(chat_model=...)).
 
@@ -127,27 +137,36 @@ def run_training(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init: tupl
     The training job also scores the validation split while its model is loaded; that score goes into
     the cache under the evaluation's key, so the evaluate step finds it there. record_split (benchmark
     recording only, ftbench/curve_sweep.py): every point of the curve is also scored on that split, in full.
-    launch: runs the worker job (trial_pool.JobLauncher; a test passes a stand-in)."""
+    launch: runs the worker job (trial_pool.JobLauncher; a test passes a stand-in).
+
+    pause_after (successive halving, nodes/train.py): stop after that epoch with the trial's checkpoint kept; the
+    result has `paused_at` and its best point so far as the adapter, cached under pause_key. Training the same
+    config again (a later pause, or to the end) continues from that checkpoint and reports the whole trial's
+    tokens and time. A trial that ends before its pause (early stopping) is simply finished."""
     cache = TrialCache(ctx.cache_dir)
     try:
         train_path, recipe_stats = training_data(spec, data, cfg, ctx, chat)
     except (DataError, RecipeError, OSError) as err:  # a recipe that cannot run is a failed trial, not a crash
         return {"status": "failed", "failure": "data", "error": f"data recipe: {err}", "cached": False, "key": ""}
     key = run_key(spec, data, cfg, ctx, init[1] if init else None, train_path, record_split)
-    hit = cache.get(key)
+    pause = pausing(cfg, pause_after)
+    # A paused trial's result is its own entry: the whole trial's entry (key) never holds a prefix of it.
+    wanted = pause_key(key, pause) if pause else key
+    hit = cache.get(wanted)
     if hit and Path(hit.get("adapter", "")).is_dir():
-        return {**hit, "cached": True, "key": key, "recipe_stats": recipe_stats}
+        return {**hit, "cached": True, "key": wanted, "recipe_stats": recipe_stats}
     adapter_dir = Path(ctx.cache_dir) / "adapters" / key
     with claimed(adapter_dir):  # another run training this very trial now: wait, then take its result
-        hit = cache.get(key)
+        hit = cache.get(wanted)
         if hit and Path(hit.get("adapter", "")).is_dir():
-            return {**hit, "cached": True, "key": key, "recipe_stats": recipe_stats}
-        return _train(spec, data, cfg, ctx, init, key, train_path, recipe_stats, adapter_dir, record_split, launch)
+            return {**hit, "cached": True, "key": wanted, "recipe_stats": recipe_stats}
+        return _train(spec, data, cfg, ctx, init, key, train_path, recipe_stats, adapter_dir, record_split, launch,
+                      pause)
 
 
 def _train(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init, key: str, train_path: str,
            recipe_stats: dict | None, adapter_dir: Path, record_split: str | None = None,
-           launch: JobLauncher = run_job) -> dict:
+           launch: JobLauncher = run_job, pause: int = 0) -> dict:
     cache = TrialCache(ctx.cache_dir)
     job = TrainJob(base_model=spec.base_model, cache_dir=ctx.cache_dir, device=ctx.device,
                    task=task_payload(spec, data["labels"]), config=_hyper(cfg),
@@ -157,8 +176,10 @@ def _train(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init, key: str, 
                    gradient_checkpointing=ctx.gradient_checkpointing, init_adapter=init[0] if init else None,
                    early_stopping=early_stopping(spec, ctx), eval_steps=int(getattr(ctx, "eval_steps", 0) or 0),
                    record_split=ScoreSplit(data["paths"][record_split], None) if record_split else None,
-                   **worker_recipe(spec, cfg))
+                   pause_after=pause, **worker_recipe(spec, cfg))
     result = launch(with_executor(job.to_dict(), ctx), adapter_dir, ctx.trial_timeout_s)
+    if result.get("status") == "ok" and result.get("paused_at"):
+        key, result = _keep_paused(ctx, key, result)
     val_eval = result.pop("val_eval", None)
     if val_eval:
         cache.put(eval_key(spec, data, cfg, key, "val", ctx.max_eval_examples, ctx.device), val_eval)
@@ -167,6 +188,21 @@ def _train(spec: TaskSpec, data: dict, cfg: dict, ctx: Context, init, key: str, 
     # folds its calls into the run's LLM ledger. Not in the cache: a later hit made no calls.
     usage = {"val_llm_usage": val_eval["llm_usage"]} if (val_eval or {}).get("llm_usage") else {}
     return {**result, "cached": False, "key": key, "recipe_stats": recipe_stats, **usage}
+
+
+def _keep_paused(ctx: Context, key: str, result: dict) -> tuple[str, dict]:
+    """A paused trial's (key, result): its best-so-far adapter moves out of the trial's directory into its own
+    (the trial's directory keeps the checkpoint it continues from, and later its final adapter)."""
+    import shutil
+
+    paused_key = pause_key(key, int(result["paused_at"]))
+    src = Path(result["adapter"])
+    dest = Path(ctx.cache_dir) / "adapters" / paused_key / src.name
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(src), dest)
+    shutil.rmtree(src.parent, ignore_errors=True)
+    return paused_key, {**result, "adapter": str(dest), "trial_key": key}
 
 
 def run_scoring(spec: TaskSpec, data: dict, cfg: dict, adapter: str | None, train_id: str, split: str,

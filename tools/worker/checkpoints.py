@@ -38,8 +38,10 @@ def _fsync(path: Path) -> None:
 
 
 def fingerprint(job) -> str:
-    """What makes two jobs the same trial: everything but where and how much memory it runs with."""
-    body = {k: v for k, v in job.to_dict().items() if k not in ("out_dir", "memory_mb", "gradient_checkpointing")}
+    """What makes two jobs the same trial: everything but where and how much memory it runs with, and where it
+    pauses (a paused trial continued later is the same training)."""
+    body = {k: v for k, v in job.to_dict().items()
+            if k not in ("out_dir", "memory_mb", "gradient_checkpointing", "pause_after")}
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

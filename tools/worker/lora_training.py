@@ -156,7 +156,12 @@ def train(job: TrainJob | dict, out_dir: Path) -> dict:
     progress = ProgressLog(out_dir)  # live loss for the parent (tools/run/progress_events.py)
     progress.write("job_phase", phase="training", steps=steps_total, val_loss=round(loop["val_loss"][0], 5))
     model.train()
+    pause = job.pause_after if 0 < job.pause_after < epochs else 0
+    paused = False
     for epoch in range(loop["epoch"], epochs):
+        if pause and epoch >= pause:  # successive halving: the round decides whether this trial goes on
+            paused = True
+            break
         order = epoch_order(len(train_set), rng, hardness)  # a curriculum runs every epoch easy to hard
         since: list[float] = []  # training losses since the last scored point
         for i in range(0, len(order), bs):
@@ -199,12 +204,14 @@ def train(job: TrainJob | dict, out_dir: Path) -> dict:
         load_trainable_state(model, curve.best_weights)
     full = cfg.get("method", "lora") == "full"
     # A full fine-tune saves the whole model (plus tokenizer) where an adapter would go; loaders tell them
-    # apart by config.json vs adapter_config.json.
-    adapter = out_dir / ("model" if full else "adapter")
+    # apart by config.json vs adapter_config.json. A paused trial saves its best point so far beside its checkpoint
+    # (the round may stop it there: then that is its adapter), and keeps the checkpoint to continue from.
+    adapter = out_dir / (f"paused-epoch-{loop['epoch']:04d}" if paused else "") / ("model" if full else "adapter")
     model.save_pretrained(adapter)
     if full:
         tokenizer.save_pretrained(adapter)
-    checkpoints.clear(out_dir)  # a finished trial keeps its adapter only
+    if not paused:
+        checkpoints.clear(out_dir)  # a finished trial keeps its adapter only
     tokens, step = loop["tokens"], loop["step"]
     result = {"status": "ok", "adapter": str(adapter), "loss_curve": loop["loss_curve"],
               "val_loss": [round(v, 5) for v in loop["val_loss"]], "steps": step, "tokens": tokens,
@@ -215,6 +222,8 @@ def train(job: TrainJob | dict, out_dir: Path) -> dict:
               "device": str(model.device), "gradient_checkpointing": checkpointing, "gpu_hours": round(train_s / 3600, 5) if model.device.type == "cuda" else 0.0}
     if resumed:
         result["resumed_from_epoch"] = resumed["epoch"]
+    if paused:
+        result["paused_at"] = loop["epoch"]
     if filtered is not None:
         result["loss_filter"] = filtered
     if hardness is not None:
