@@ -48,7 +48,7 @@ def cmd_run(args) -> int:
     ctx = _context(args)
     records = run_comparison(_list(args.tasks), _list(args.policy), [int(s) for s in _list(args.seeds)], args.budget,
                              args.out, ctx, args.space, args.insights, runner=_runner(args), compute=args.compute,
-                             optuna=not args.no_optuna, per_round=args.per_round)
+                             optuna=not args.no_optuna, per_round=args.per_round, token_share=args.token_share)
     ratios = {p: b for p, b in bootstrap_ratios(records).items() if "ratio" in b}
     if ratios:
         print("TREX-UCT mean normalised gain (test) / other policy's [95 % bootstrap interval]: "
@@ -201,9 +201,13 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", parents=[common], help="compare policies at an equal trial budget")
     run.add_argument("--policy", default=",".join(ALL_POLICIES), help=f"comma-separated: {', '.join(ALL_POLICIES)}")
     run.add_argument("--seeds", default="0,1,2")
-    run.add_argument("--compute", choices=("trials", "tokens"), default="trials",
-                     help="equal trial budget (trials), or equal compute (tokens): random search and TPE train "
-                          "until they have spent TREX-UCT's training tokens on the same task and seed")
+    run.add_argument("--compute", choices=("trials", "tokens", "budget"), default="trials",
+                     help="equal trial budget (trials), equal compute (tokens): random search and TPE train "
+                          "until they have spent TREX-UCT's training tokens on the same task and seed, or a fixed "
+                          "token budget for every policy (budget: --token-share of the whole space's tokens, from "
+                          "a curve table; TREX gets it as budget.train_tokens)")
+    run.add_argument("--token-share", type=float, default=0.15,
+                     help="--compute budget: the share of the tokens of training the whole space (default 0.15)")
     run.add_argument("--budget", type=int, default=6, help="trials per run (TREX: rounds x configs per round)")
     run.add_argument("--per-round", type=int, default=None,
                      help="TREX's trials per round (default: each task's configs_per_round); 1 gives the tree a "

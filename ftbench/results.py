@@ -27,15 +27,22 @@ def normalised_gain(score: float | None, base: float | None, reference: float | 
 def check_comparable(records: list[dict]) -> None:
     """Refuse to compare policies that were given different search spaces or budgets on the same task: a
     ratio between them would measure the budget, not the policy. At equal compute (max_tokens set) a baseline's
-    token budget must be TREX-UCT's on the same task and seed."""
+    token budget must be TREX-UCT's on the same task and seed; at a fixed token budget (TREX-UCT's max_tokens set
+    too) every policy's must be that one."""
     spent = {(r["task"], r["seed"]): r.get("tokens_trained") for r in records if r["policy"] == TREX_UCT}
     for task in dict.fromkeys(r["task"] for r in records):
         given = {r["policy"]: (r.get("space"), r.get("budget")) for r in records if r["task"] == task}
         if len(set(given.values())) > 1:
             raise ValueError(f"cannot compare policies given different spaces or budgets on {task}: "
                              + "; ".join(f"{p} space {s!r}, {b} trials" for p, (s, b) in given.items()))
+    fixed = {(r["task"], r["seed"]): r.get("max_tokens") for r in records if r["policy"] == TREX_UCT}
     for r in records:
         cap, uct = r.get("max_tokens"), spent.get((r["task"], r["seed"]))
+        if fixed.get((r["task"], r["seed"])) is not None:  # a fixed token budget: every policy was given it
+            if cap != fixed[(r["task"], r["seed"])]:
+                raise ValueError(f"cannot compare policies given different token budgets on {r['task']}, seed "
+                                 f"{r['seed']}: {r['policy']} {cap}, TREX-UCT {fixed[(r['task'], r['seed'])]}")
+            continue
         if cap is not None and uct is not None and cap != uct:
             raise ValueError(f"cannot compare policies given different budgets on {r['task']}, seed {r['seed']}: "
                              f"{r['policy']} trained to {cap} tokens, TREX-UCT spent {uct}")

@@ -48,14 +48,16 @@ def trex_trials(tree: dict) -> list[dict]:
 
 
 def run_trex(spec, policy: str, ctx: Context, budget: int, run_dir: Path, space: str,
-             runner: TrialRunner, per_round: int | None = None) -> tuple[list[dict], dict]:
-    """per_round: trials per round instead of the spec's configs_per_round (more rounds, same trials)."""
+             runner: TrialRunner, per_round: int | None = None, train_tokens: int | None = None) -> tuple[list[dict], dict]:
+    """per_round: trials per round instead of the spec's configs_per_round (more rounds, same trials).
+    train_tokens: the run's budget.train_tokens (a fixed token budget; `budget` then only bounds the rounds)."""
     from graph.main import build_graph
 
     k = per_round or spec.budget.configs_per_round
     task = spec.model_dump()
     task["budget"] = {**task["budget"], "rounds": math.ceil(budget / k), "configs_per_round": k, "wall_time_s": None,
-                      "max_train_samples": max_train_for(space, spec.budget.max_train_samples)}
+                      "max_train_samples": max_train_for(space, spec.budget.max_train_samples),
+                      **({"train_tokens": train_tokens} if train_tokens else {})}
     # The trial budget is the only limit: no human pause, no round or wall-time cap from the environment.
     unattended = {k: v for k, v in (("human_review", False), ("max_rounds", None), ("max_wall_time_s", None))
                   if hasattr(ctx, k)}
@@ -103,11 +105,12 @@ def record_in_optuna(storage: str, rec: dict, trials: list[dict], higher_is_bett
 
 def run_one(task: str, policy: str, seed: int, budget: int, out_dir: Path, ctx: Context, space: str,
             insights: str = "per-run", runner: TrialRunner | None = None, max_tokens: int | None = None,
-            optuna_storage: str | None = None, per_round: int | None = None) -> dict:
+            optuna_storage: str | None = None, per_round: int | None = None, token_share: float | None = None) -> dict:
     """One (task, policy, seed) run; returns its record (trace, best, test score, reuse counts). max_tokens: a
     search baseline trains until it has spent that many tokens instead of running `budget` trials.
     optuna_storage: also write the run's trials there, as a study named after the run. per_round: TREX's
-    trials per round (default: the spec's configs_per_round)."""
+    trials per round (default: the spec's configs_per_round). token_share: a fixed token budget for every policy,
+    this share of the tokens of the whole space (ftbench/token_budget.py); `budget` then is the space's size."""
     runner = runner or default_runner()
     spec = load_spec(resolve_task(task))
     metric = get_metric(spec.metric)
@@ -120,8 +123,18 @@ def run_one(task: str, policy: str, seed: int, budget: int, out_dir: Path, ctx: 
     table = runner.table if isinstance(runner, ReplayRunner) else None
     before = dict(table.stats) if table else {}
     started = time.time()
+    if token_share is not None:  # every policy, TREX's included, spends the same fixed number of tokens
+        from ftbench.space import space_size
+        from ftbench.token_budget import token_budget
+
+        data = prepare_splits(spec, run_dir / "data")
+        max_tokens = token_budget(token_share, spec, data, space, runner)
+        narrowed = search_space(space).narrowed(spec.search_space)
+        budget = space_size(narrowed, narrowed.max_examples(max_train_for(space, spec.budget.max_train_samples),
+                                                            data["sizes"]["train"]))
     if policy in TREX_POLICIES:
-        trials, data = run_trex(spec, policy, ctx, budget, run_dir, space, runner, per_round)
+        trials, data = run_trex(spec, policy, ctx, budget, run_dir, space, runner, per_round,
+                                max_tokens if token_share is not None else None)
     else:
         data = prepare_splits(spec, run_dir / "data")
         narrowed = search_space(space).narrowed(spec.search_space)  # the task's spec narrows the run's space
@@ -189,12 +202,14 @@ def run_trial_base(spec, data, base_cfg, ctx, run_dir, runner: TrialRunner) -> f
 def run_comparison(tasks: list[str], policies: list[str], seeds: list[int], budget: int, out_dir: str | Path,
                    ctx: Context | None = None, space: str = "full", insights: str = "per-run", log=print,
                    runner: TrialRunner | None = None, compute: str = "trials", optuna: bool = False,
-                   per_round: int | None = None) -> list[dict]:
+                   per_round: int | None = None, token_share: float = 0.15) -> list[dict]:
     """Every task x policy x seed at the same trial budget; writes runs.jsonl and the results (md, csv, png).
     compute="tokens": equal compute instead: TREX's policies run `budget` trials, and random search and TPE
     train until they have spent as many tokens as TREX-UCT did on the same task and seed. optuna: every run's
     trials also go to OUT/optuna.db, one study per run (`optuna-dashboard sqlite:///OUT/optuna.db`). per_round:
-    TREX's trials per round instead of each spec's configs_per_round (the same budget in more, smaller rounds)."""
+    TREX's trials per round instead of each spec's configs_per_round (the same budget in more, smaller rounds).
+    compute="budget": a fixed token budget for every policy, token_share of the whole space's tokens (a curve
+    table); `budget` is then ignored."""
     from ftbench.results import write_results
 
     unknown = [p for p in policies if p not in ALL_POLICIES]
@@ -202,8 +217,9 @@ def run_comparison(tasks: list[str], policies: list[str], seeds: list[int], budg
         raise ValueError(f"unknown policy {', '.join(unknown)}; known: {', '.join(ALL_POLICIES)}")
     if budget < 1:
         raise ValueError("budget must be at least 1 trial")
-    if compute not in ("trials", "tokens"):
-        raise ValueError(f"compute is 'trials' (equal trial budget) or 'tokens' (equal training tokens), not {compute!r}")
+    if compute not in ("trials", "tokens", "budget"):
+        raise ValueError(f"compute is 'trials' (equal trial budget), 'tokens' (equal training tokens) or 'budget' "
+                         f"(a fixed token budget), not {compute!r}")
     if compute == "tokens":
         if "uct_global" not in policies:
             raise ValueError("equal compute (--compute tokens) needs policy uct_global: its tokens are the budget")
@@ -229,7 +245,7 @@ def run_comparison(tasks: list[str], policies: list[str], seeds: list[int], budg
                     cap = spent[seed] if compute == "tokens" and policy in SEARCH_BASELINES else None
                     rec = run_one(task, policy, seed, budget, out_dir, ctx, space, insights, runner, max_tokens=cap,
                                   optuna_storage=f"sqlite:///{out_dir.absolute() / 'optuna.db'}" if optuna else None,
-                                  per_round=per_round)
+                                  per_round=per_round, token_share=token_share if compute == "budget" else None)
                     if policy == "uct_global":
                         spent[seed] = rec["tokens_trained"]
                     records.append(rec)
@@ -240,6 +256,7 @@ def run_comparison(tasks: list[str], policies: list[str], seeds: list[int], budg
                         f"{rec['n_trained']} trained, {rec['n_cached']} from the cache, {rec['n_replayed']} replayed, "
                         f"{rec['n_missing']} missing; {rec['wall_s']:.0f} s")
     write_results(records, out_dir, {"budget": budget, "seeds": seeds, "space": space, "compute": compute,
+                                     **({"token_share": token_share} if compute == "budget" else {}),
                                      "trex_trials_per_round": per_round or "the spec's",
                                      "replay_table": str(table.path) if table else "",
                                      "replay_mode": table.mode if table else "replay"})

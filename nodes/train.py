@@ -1,6 +1,7 @@
 """Executor step 2: train the current node's trials (each in a subprocess, or reused from the cache)."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from langgraph.runtime import Runtime
@@ -70,8 +71,8 @@ def llm_usages(node: Node, todo: list[dict], outs: list[TrainResult]) -> dict[st
 def _train_halving(state: State, spec, node: Node, todo: list[dict], ctx: Context,
                    runner: TrialRunner) -> list[TrainResult]:
     """The round by successive halving (tools/trials/successive_halving.py): every trial trains to the first rung
-    and pauses; the better half by validation so far continues from its checkpoint to the next rung, and so on;
-    a trial left behind stops at its rung with its best point so far. Results in the plan's order; each trial's
+    and pauses; those in the better half of the run's standings at that rung continue from their checkpoints to
+    the next rung, and so on; a trial left behind stops at its rung with its best point so far. Results in the plan's order; each trial's
     record has its rungs (`halving`) and, when the round stopped it, why (`stopped`)."""
     from trex.metrics import get_metric
 
@@ -80,24 +81,31 @@ def _train_halving(state: State, spec, node: Node, todo: list[dict], ctx: Contex
     history: dict[str, list] = {cfg["id"]: [] for cfg in todo}
     live = list(todo)
     for rung in [*halving.rungs(max(int(c.get("epochs", 1)) for c in todo)), 0]:
-        rung = rung if len(live) >= 2 else 0  # no one left to compare with: train to the end
+        if rung and len(live) + len(halving.rung_pool(state.tree, node["id"], rung, higher)) < 2:
+            rung = 0  # no one to compare with at this rung: train to the end
         jobs = [lambda cfg=cfg: _train_trial(state, spec, node, cfg, ctx, runner, rung) for cfg in live]
         for cfg, out in zip(live, run_all(jobs, parallelism(ctx, len(jobs)))):
             outs[cfg["id"]] = _continued(outs.get(cfg["id"]), out)
         if rung == 0:
             break
-        standing = {c["id"]: halving.signal(outs[c["id"]].stats, higher) if outs[c["id"]].ok else None for c in live}
-        going = halving.survivors(standing)
+        # this rung's standings: the earlier rounds' trials that trained this far, and this round's
+        standing = {c["id"]: halving.signal(outs[c["id"]].stats, higher, rung) if outs[c["id"]].ok else None
+                    for c in live}
+        pool = halving.rung_pool(state.tree, node["id"], rung, higher) + [v for v in standing.values() if v is not None]
+        kept = math.ceil(len(pool) / halving.ETA)
+        going = []
         for cfg in live:
             out, tid = outs[cfg["id"]], cfg["id"]
-            rank = halving.rank_of(standing, tid)
-            history[tid].append({"epoch": rung, "rank": rank, "of": len(live),
-                                 "went_on": tid in going and out.paused_at is not None})
-            if out.paused_at is not None and tid not in going:
+            goes_on = out.paused_at is not None and halving.promoted(standing[tid], pool)
+            rank = halving.rank_of(standing[tid], pool)
+            history[tid].append({"epoch": rung, "rank": rank, "of": len(pool), "went_on": goes_on})
+            if goes_on:
+                going.append(cfg)
+            elif out.paused_at is not None:
                 at = out.stats.pop("paused_at")
-                out.stats["stopped"] = halving.stop_record(at, rank, len(live), len(going), halving.standing_text(
+                out.stats["stopped"] = halving.stop_record(at, rank, len(pool), kept, halving.standing_text(
                     out.stats, standing[tid], spec.metric))
-        live = [c for c in live if outs[c["id"]].paused_at is not None and c["id"] in going]
+        live = going
     for tid, rungs_passed in history.items():
         if rungs_passed:
             outs[tid].stats["halving"] = rungs_passed

@@ -159,3 +159,27 @@ def test_a_pruner_does_stop_some_trials_of_the_hand_made_curves(curve_table, ben
               for t in pruned_search("tpe_median", spec, data, replace(ctx, seed=seed), 6, SPACE,
                                      configs[0]["max_samples"], tmp_path, ReplayRunner(table))[0]]
     assert any(p is not None for p in pruned)
+
+
+def test_a_fixed_token_budget_is_a_share_of_the_whole_spaces_tokens_for_every_policy(curve_table, bench_ctx,  # noqa: F811
+                                                                                     task_file, tmp_path):  # noqa: F811
+    """--compute budget: every policy gets the same tokens, token_share of training the whole space once (the curve
+    table's last points); TREX through budget.train_tokens (never past it), the searches until they cross it."""
+    from ftbench.runner import run_comparison
+    from ftbench.token_budget import BudgetError, space_tokens
+
+    spec, data, configs, table = curve_table
+    runner = ReplayRunner(table)
+    whole = sum(3 * 10 * c["max_samples"] for c in configs)
+    assert space_tokens(spec, data, SPACE, runner) == whole
+    records = run_comparison([str(task_file)], ["uct_global", "tpe", "tpe_hyperband"], [0], 4, tmp_path / "out",
+                             bench_ctx, SPACE, runner=runner, compute="budget", token_share=0.4, log=lambda *_: None)
+    cap = round(0.4 * whole)
+    for rec in records:
+        assert rec["max_tokens"] == cap and rec["n_missing"] == 0, rec["policy"]
+        spent = rec["trial_tokens"]
+        assert cap > sum(spent[:-1]) and sum(spent) > 0, rec["policy"]  # no trial starts once the budget is spent
+        if rec["policy"] != "uct_global":  # TREX stops where its next round's estimate no longer fits
+            assert sum(spent) >= cap  # the trial that crosses the line finishes
+    with pytest.raises(BudgetError, match="curve table"):
+        space_tokens(spec, data, SPACE, object())

@@ -21,14 +21,22 @@ from tests.test_ftbench_runner import bench_ctx, task_file  # noqa: F401
 def test_rungs_and_survivors():
     assert halving.rungs(1) == [] and halving.rungs(2) == [1] and halving.rungs(3) == [1, 2]
     assert halving.rungs(5) == [1, 2, 4]
-    assert halving.survivors({"t0": 0.5, "t1": 0.7, "t2": None}) == ["t1", "t0"]  # ceil(3 / 2), unscored last
-    assert halving.survivors({"t0": 0.5, "t1": 0.5}) == ["t0"]  # a tie keeps the plan's order
-    assert not halving.applies([{"epochs": 3}]) and not halving.applies([{"epochs": 1}, {"epochs": 1}])
+    pool = [0.5, 0.7, 0.6]  # ceil(3 / 2) = 2 go on
+    assert halving.promoted(0.7, pool) and halving.promoted(0.6, pool) and not halving.promoted(0.5, pool)
+    assert halving.promoted(0.5, [0.5, 0.5])  # a tie with the cut goes on
+    assert not halving.promoted(None, [0.1]) and halving.promoted(None, [])
+    assert halving.rank_of(0.5, pool) == 3 and halving.rank_of(None, pool) == 4
+    assert halving.applies([{"epochs": 3}]) and not halving.applies([{"epochs": 1}, {"epochs": 1}])
     curve = [{"val_score": 0.4, "val_loss": 0.9}, {"val_score": 0.6, "val_loss": 1.2}]
     assert halving.signal({"curve": curve, "selected_by": "accuracy"}, True) == 0.6
     assert halving.signal({"curve": curve, "selected_by": "accuracy"}, False) == -0.4  # lower is better
     assert halving.signal({"curve": curve, "selected_by": "val_loss"}, True) == -0.9  # Unsloth: by loss
     assert halving.signal({}, True) is None
+    assert halving.signal({"curve": curve}, True, epoch=1) is None  # points have no epoch: none reached epoch 1
+    timed = [{**p, "epoch": e + 1} for e, p in enumerate(curve)]
+    assert halving.signal({"curve": timed}, True, epoch=1) == 0.4 and halving.signal({"curve": timed}, True, 2) == 0.6
+    assert halving.signal({"curve": timed}, True, epoch=3) is None  # it stopped before epoch 3
+    assert halving.signal({"curve": timed, "warm_start_from": "a"}, True, 1) is None  # a warm start's epochs differ
 
 
 def _round(spec, data, tmp_path, trials: list[dict]) -> State:
@@ -49,12 +57,12 @@ def test_a_round_halves_its_trials_and_stops_the_weakest_at_their_rung(curve_tab
     for tid, rank in (("t1", 4), ("t2", 3)):
         assert res[tid]["epochs_trained"] == 1 and res[tid]["tokens"] == per_epoch[tid]
         assert res[tid]["stopped"]["by"] == "successive_halving" and res[tid]["stopped"]["epoch"] == 1
-        assert f"ranked {rank} of 4 at epoch 1" in res[tid]["stopped"]["reason"]
+        assert f"ranked {rank} of 4 trials of the run at epoch 1" in res[tid]["stopped"]["reason"]
         assert res[tid]["halving"] == [{"epoch": 1, "rank": rank, "of": 4, "went_on": False}]
         assert "paused_at" not in res[tid]
     # epoch 2: t3 (best 0.6) goes on, t0 (best 0.5, at epoch 1) stops with its epoch-1 point kept
     assert res["t0"]["epochs_trained"] == 2 and res["t0"]["tokens"] == 2 * per_epoch["t0"]
-    assert res["t0"]["best_epoch"] == 1 and "ranked 2 of 2 at epoch 2" in res["t0"]["stopped"]["reason"]
+    assert res["t0"]["best_epoch"] == 1 and "ranked 2 of 2 trials of the run at epoch 2" in res["t0"]["stopped"]["reason"]
     # the survivor trains its 3 epochs, charged once for the whole trial, and keeps its best (last) point
     assert res["t3"]["epochs_trained"] == 3 and res["t3"]["tokens"] == 3 * per_epoch["t3"]
     assert res["t3"]["best_epoch"] == 3 and "stopped" not in res["t3"]
@@ -66,6 +74,25 @@ def test_a_round_halves_its_trials_and_stops_the_weakest_at_their_rung(curve_tab
     t0, t3 = node["results"]["t0"], node["results"]["t3"]
     assert runner.score(spec, data, trials[0], t0["adapter"], t0["key"], "val", ctx, None, 12).score == 0.5
     assert runner.score(spec, data, trials[3], t3["adapter"], t3["key"], "test", ctx, None, None).score == 0.85
+
+
+def test_a_later_round_is_compared_with_every_trial_of_the_run_that_reached_the_rung(curve_table, bench_ctx,
+                                                                                      tmp_path):  # noqa: F811
+    """ASHA's rule across rounds: a trial alone in its round still pauses at epoch 1 when earlier rounds have
+    epoch-1 scores; it goes on when it is in their better half and stops when it is not."""
+    spec, data, configs, table = curve_table
+    ctx = replace(bench_ctx, early_stopping="off", halving=True)
+    first = train(_round(spec, data, tmp_path, [{**configs[i], "id": f"t{n}"} for n, i in enumerate([0, 1])]),
+                  Runtime(context=ctx), ReplayRunner(table))["tree"]["n1"]  # epoch 1: 0.5 goes on, 0.2 stops
+    for later, expect_on in ((5, True), (3, False)):  # epoch-1 val 0.6 (best of 3) and 0.1 (last of 3)
+        state = _round(spec, data, tmp_path, [{**configs[later], "id": "t0"}])
+        state = replace(state, tree={**state.tree, "n1": first,
+                                     "n2": {**state.tree["n1"], "id": "n2", "parent": "n1", "round": 2}},
+                        current="n2")
+        res = train(state, Runtime(context=ctx), ReplayRunner(table))["tree"]["n2"]["results"]["t0"]["train"]
+        assert res["halving"][0]["of"] == 3 and res["halving"][0]["went_on"] is expect_on
+        assert res["epochs_trained"] == (3 if expect_on else 1)
+        assert ("stopped" in res) is not expect_on
 
 
 def test_halving_off_trains_every_trial_to_its_end(curve_table, bench_ctx, tmp_path):  # noqa: F811
