@@ -67,6 +67,44 @@ def test_a_gguf_reads_back_through_transformers_with_the_same_logits(kind, quant
     assert agree == 1.0 if quant == "f16" else agree >= 0.8
 
 
+def test_the_read_back_parses_the_file_once_and_loads_what_transformers_loads_alone(model_cache, tmp_path,
+                                                                                     monkeypatch):
+    """load_gguf shares one gguf reader per file between the tokenizer, the config and the weights
+    (transformers parses the file three times otherwise); the model and tokenizer are the ones plain
+    from_pretrained(gguf_file=...) gives, and gguf's own reader is back in place afterwards."""
+    import gguf
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model, tokenizer = _model("llama", model_cache)
+    path = write_gguf(model, tokenizer, tmp_path / "m-q8_0.gguf", "q8_0")
+    opened, reader = [], gguf.GGUFReader
+
+    class Counted(reader):
+        def __init__(self, *args, **kwargs):
+            opened.append(args[0])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(gguf, "GGUFReader", Counted)
+    alone_tokenizer = AutoTokenizer.from_pretrained(tmp_path, gguf_file=path.name)
+    alone = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file=path.name, dtype=torch.float32)
+    assert len(opened) == 3  # transformers alone: the tokenizer's config, the model's config, its weights
+    opened.clear()
+    back, back_tokenizer = load_gguf(path)
+    assert len(opened) == 1 and gguf.GGUFReader is Counted
+    want, got = alone.state_dict(), back.state_dict()
+    assert want.keys() == got.keys() and all(torch.equal(want[k], got[k]) for k in want)
+    assert back_tokenizer.get_vocab() == alone_tokenizer.get_vocab()
+    assert back_tokenizer.chat_template == alone_tokenizer.chat_template
+    # A reader opened for writing (as a test alters a file) is never shared.
+    from tools.export.gguf_export import parsed_once
+
+    with parsed_once():
+        assert gguf.GGUFReader(str(path)) is gguf.GGUFReader(str(path))
+        assert gguf.GGUFReader(str(path), "r+") is not gguf.GGUFReader(str(path), "r+")
+    assert gguf.GGUFReader is Counted
+
+
 def test_an_unsupported_architecture_is_a_one_line_error(tmp_path, capsys):
     from transformers import GPT2Config
 

@@ -8,6 +8,7 @@ differently); transformers' GGUF loader permutes them back, which the export che
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 # model_type -> gguf architecture; the Llama family covers SmolLM2 and Llama 2/3 shapes.
@@ -169,16 +170,48 @@ def write_gguf(model, tokenizer, path: str | Path, quant: str = "q8_0", name: st
     return path
 
 
+@contextmanager
+def parsed_once():
+    """Within this block, gguf's reader parses each file once and its tensor-name table is built once per model.
+
+    transformers' GGUF loader parses a file's whole metadata (for SmolLM2: 49k tokens and 48k merges, field by
+    field in Python) for the tokenizer's config, again for the model's config and again for its weights, and
+    builds gguf's tensor-name table again for every module of the model (about 400 times for SmolLM2-135M):
+    most of the read-back's time. Here they share one GGUFReader per file (the same bytes, read from disk by
+    the same reader) and one table per architecture and depth; what transformers does with them is unchanged.
+    """
+    import functools
+
+    import gguf
+
+    reader, name_map, readers = gguf.GGUFReader, gguf.get_tensor_name_map, {}
+
+    def shared_reader(path, mode="r"):
+        if mode != "r":  # a writable reader is never shared
+            return reader(path, mode)
+        key = str(Path(path).resolve())
+        if key not in readers:
+            readers[key] = reader(path, mode)
+        return readers[key]
+
+    gguf.GGUFReader, gguf.get_tensor_name_map = shared_reader, functools.lru_cache(maxsize=None)(name_map)
+    try:
+        yield readers
+    finally:
+        gguf.GGUFReader, gguf.get_tensor_name_map = reader, name_map
+
+
 def load_gguf(path: str | Path):
     """(model, tokenizer) read back from a GGUF file by transformers' own GGUF loader, which knows nothing of
-    TREX or of the files beside it: the file is linked alone into a fresh directory first."""
+    TREX or of the files beside it: the file is linked alone into a fresh directory first. Its metadata is
+    parsed once for the tokenizer, the config and the weights (parsed_once)."""
     import tempfile
 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = Path(path).resolve()
-    with tempfile.TemporaryDirectory(prefix="trex-gguf-") as alone:
+    with tempfile.TemporaryDirectory(prefix="trex-gguf-") as alone, parsed_once():
         (Path(alone) / path.name).symlink_to(path)
         tokenizer = AutoTokenizer.from_pretrained(alone, gguf_file=path.name)
         model = AutoModelForCausalLM.from_pretrained(alone, gguf_file=path.name, dtype=torch.float32)
