@@ -127,6 +127,9 @@ def run_one(task: str, policy: str, seed: int, budget: int, out_dir: Path, ctx: 
         from ftbench.space import space_size
         from ftbench.token_budget import token_budget
 
+        if hasattr(ctx, "budget_counts_cache"):  # a replayed trial is a cache hit: it must count as trained
+            ctx = replace(ctx, budget_counts_cache=True)
+
         data = prepare_splits(spec, run_dir / "data")
         max_tokens = token_budget(token_share, spec, data, space, runner)
         narrowed = search_space(space).narrowed(spec.search_space)

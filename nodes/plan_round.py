@@ -84,13 +84,13 @@ def refused_sources(state: State, space: SearchSpace) -> dict[str, str]:
 def _tokens(state: State, ctx: Context) -> tuple[int, int, float | None] | None:
     """(train_tokens cap, tokens trained so far, the prepared file's tokens per example) or None: no cap."""
     from tools.run.accounting import run_accounting
-    from tools.run.budget import caps
+    from tools.run.budget import caps, charged_tokens
     from tools.run.token_cost import file_per_example
 
     limit = caps(state.spec, ctx)["train_tokens"]
     if limit is None:
         return None
-    return (limit, run_accounting(state.tree, 0.0, 0.0)["tokens_trained"],
+    return (limit, charged_tokens(run_accounting(state.tree, 0.0, 0.0), ctx),
             file_per_example((state.data.get("paths") or {}).get("train"), state.spec.instruction))
 
 

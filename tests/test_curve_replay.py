@@ -183,3 +183,16 @@ def test_a_fixed_token_budget_is_a_share_of_the_whole_spaces_tokens_for_every_po
             assert sum(spent) >= cap  # the trial that crosses the line finishes
     with pytest.raises(BudgetError, match="curve table"):
         space_tokens(spec, data, SPACE, object())
+
+
+def test_budget_counts_cache_charges_replayed_trials_to_the_train_tokens_budget():
+    """A replayed (cached) trial costs nothing by default; with budget_counts_cache it counts, as if trained now."""
+    from tools.run.accounting import run_accounting
+    from tools.run.budget import charged_tokens
+    from trex.context import Context
+
+    tree = {"n1": {"results": {"t0": {"train": {"tokens": 100}, "cached": True},
+                               "t1": {"train": {"tokens": 50}, "cached": False}}}}
+    acc = run_accounting(tree, 0.0, 0.0)
+    assert charged_tokens(acc, Context()) == 50
+    assert charged_tokens(acc, Context(budget_counts_cache=True)) == 150

@@ -175,7 +175,7 @@ class Context:
                                  "'{\"patience\": 1, \"min_delta\": 0.01}'. Empty: the task spec's early_stopping, "
                                  "else patience 1 (docs/learning-curves.md)."})
     halving: bool = field(
-        default_factory=lambda: _env("TREX_HALVING", "on").strip().lower() not in ("off", "0", "false", "no"),
+        default_factory=lambda: _env_flag("TREX_HALVING", default=True),
         metadata={"description": "Successive halving inside a round: the round's trials train to epoch 1 (then 2, "
                                  "4, ...), pause, and only the better half by validation score goes on from its "
                                  "checkpoint; the others stop there with their best point (docs/learning-curves.md). "
@@ -238,6 +238,11 @@ class Context:
         default_factory=lambda: _env_opt("TREX_MAX_TRAIN_TOKENS", int),
         metadata={"description": "Hard cap on training tokens summed over the run's trials (cache hits cost 0); "
                                  "replaces budget.train_tokens when set (docs/budgets.md)."})
+    budget_counts_cache: bool = field(
+        default_factory=lambda: _env_flag("TREX_BUDGET_COUNTS_CACHE"),
+        metadata={"description": "The train_tokens budget counts every trial's tokens, cache hits included, so a "
+                                 "run stops where it would on an empty cache (FT-Bench's fixed-budget comparison "
+                                 "over a replay table sets it); off: a cache hit costs nothing."})
     max_llm_usd: float | None = field(
         default_factory=lambda: _env_opt("TREX_MAX_LLM_USD", float),
         metadata={"description": "Hard cap on chat-model spend in US dollars; replaces budget.llm_usd when set."})

@@ -17,6 +17,9 @@ def run_accounting(tree: dict, started_at: float, now: float, clock: dict | None
                              if r.get("status") == "failed"),
         "train_s": round(sum(t.get("train_s") or 0.0 for t in fresh), 1),
         "tokens_trained": sum(t.get("tokens") or 0 for t in fresh),
+        # every trial's tokens, cache hits included: what the train_tokens budget counts with budget_counts_cache
+        # (a budget that does not depend on what the cache held: FT-Bench's replayed fixed-budget comparison)
+        "tokens_all_trials": sum((r["train"].get("tokens") or 0) for r in results),
         "gpu_hours": round(sum(t.get("gpu_hours") or 0.0 for t in fresh), 5),
         "peak_memory_mb": max((t.get("peak_memory_mb") or 0.0 for t in fresh), default=0.0),
         "peak_gpu_memory_mb": max((t.get("peak_gpu_memory_mb") or 0.0 for t in fresh), default=0.0),

@@ -24,13 +24,20 @@ def caps(spec, ctx) -> dict[str, float | None]:
     return out
 
 
-def spent(state, accounting: dict, now: float) -> dict[str, float]:
+def charged_tokens(accounting: dict, ctx) -> int:
+    """The tokens the train_tokens budget counts: those trained in this run (a cache hit costs nothing), or with
+    ctx.budget_counts_cache every trial's, as if the cache were empty."""
+    key = "tokens_all_trials" if getattr(ctx, "budget_counts_cache", False) else "tokens_trained"
+    return int(accounting.get(key) or 0)
+
+
+def spent(state, accounting: dict, now: float, ctx=None) -> dict[str, float]:
     return {"rounds": state.round,
             # the time the run was running, across resumes (tools/run/clock.py), not the dead time between them
             "wall_time_s": accounting["running_s"] if "running_s" in accounting else
             round(now - state.started_at, 1) if state.started_at else 0.0,
             "gpu_hours": float(accounting.get("gpu_hours") or 0.0),
-            "train_tokens": int(accounting.get("tokens_trained") or 0),
+            "train_tokens": charged_tokens(accounting, ctx),
             "llm_usd": float((state.llm or {}).get("cost_usd") or 0.0)}
 
 
@@ -65,6 +72,6 @@ def over_budget(limits: dict, used: dict, skip: tuple[str, ...] = ()) -> str:
 
 def check(spec, ctx, state, accounting: dict, now: float, skip: tuple[str, ...] = ()) -> tuple[str, dict]:
     """(stop reason or "", {cap: {"cap", "spent"}}) — the second part is for progress displays (state.accounting)."""
-    limits, used = caps(spec, ctx), spent(state, accounting, now)
+    limits, used = caps(spec, ctx), spent(state, accounting, now, ctx)
     status = {cap: {"cap": limits[cap], "spent": used[cap]} for cap in CAPS}
     return over_budget(limits, used, skip), status
