@@ -35,9 +35,11 @@ BASE_CFG = {"id": "base", "epochs": 0, "template": "chat"}
 
 
 def trex_trials(tree: dict) -> list[dict]:
-    """The search tree's trials in the order they ran (round by round), as run records."""
+    """The search tree's trials in the order they ran (round by round), as run records; a round the budget
+    stopped before it trained (status skipped) ran none."""
     out = []
-    for node in sorted((n for n in tree.values() if n.get("round", 0) > 0), key=lambda n: n["round"]):
+    for node in sorted((n for n in tree.values() if n.get("round", 0) > 0 and n.get("status") != "skipped"),
+                       key=lambda n: n["round"]):
         for cfg in node.get("trials", []):
             res = node.get("results", {}).get(cfg["id"], {})
             out.append({"config": cfg, "node": node["id"], "status": res.get("status", "failed"),

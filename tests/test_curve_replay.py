@@ -176,7 +176,7 @@ def test_a_fixed_token_budget_is_a_share_of_the_whole_spaces_tokens_for_every_po
                              bench_ctx, SPACE, runner=runner, compute="budget", token_share=0.4, log=lambda *_: None)
     cap = round(0.4 * whole)
     for rec in records:
-        assert rec["max_tokens"] == cap and rec["n_missing"] == 0, rec["policy"]
+        assert rec["max_tokens"] == cap and rec["n_missing"] == 0 and rec["n_failed"] == 0, rec["policy"]
         spent = rec["trial_tokens"]
         assert cap > sum(spent[:-1]) and sum(spent) > 0, rec["policy"]  # no trial starts once the budget is spent
         if rec["policy"] != "uct_global":  # TREX stops where its next round's estimate no longer fits
