@@ -111,8 +111,9 @@ def token_budget(state: State, ctx: Context, configs: list, inputs, space: Searc
     if tokens is None or not configs:
         return None
     tried = {trial_key(t, n.get("parent")) for n in inputs.tree.values() for t in n.get("trials", [])}
+    # With successive halving a trial commits to its first rung (nodes/train.py); the rest it earns.
     return fit_to_budget(state.tree, configs, tokens[0], tokens[1], inputs.max_train, space, tokens[2],
-                         lambda c: trial_key(c, inputs.parent_id), tried)
+                         lambda c: trial_key(c, inputs.parent_id), tried, 1 if ctx.halving else None)
 
 
 def plan_round(state: State, runtime: Runtime[Context], space: SearchSpace = DEFAULT_SPACE,

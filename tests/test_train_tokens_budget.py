@@ -102,6 +102,22 @@ def test_a_pinned_epochs_stays_pinned_while_the_round_is_fitted():
     assert record["source"] == "estimated from the prepared training file"
 
 
+def test_with_successive_halving_a_trial_is_planned_at_the_cost_of_its_first_rung():
+    """committed_epochs=1 (halving on): a 3-epoch trial commits to one epoch's tokens, the rest it earns."""
+    from tools.planning.token_fit import fit_to_budget
+    from trex.search_space import DEFAULT_SPACE
+
+    space = DEFAULT_SPACE.narrowed({"epochs": 3})
+    configs = [{"id": "t0", "epochs": 3, "lr": 1e-3}, {"id": "t1", "epochs": 3, "lr": 2e-3}]
+    halving = fit_to_budget({}, configs, limit=330, trained=0, max_train=MAX_TRAIN, space=space, prior=10.0,
+                            key=lambda c: (c["lr"], c.get("max_samples")), tried=set(), committed_epochs=1)[0]
+    assert halving.configs == configs and not halving.notes  # 1 epoch x 16 examples x 10 tokens = 160 each
+    assert halving.estimates == {"t0": 160, "t1": 160}
+    whole = fit_to_budget({}, configs, limit=330, trained=0, max_train=MAX_TRAIN, space=space, prior=10.0,
+                          key=lambda c: (c["lr"], c.get("max_samples")), tried=set())[0]
+    assert len(whole.configs) == 1 and whole.estimates["t0"] <= 330  # 3 epochs each: one shrunk trial fits
+
+
 def test_the_llm_planner_is_told_the_tokens_left_and_a_trials_price():
     from tools.planning.llm_planner import PlanInput, condensed_memory
     from tools.planning.token_fit import budget_line

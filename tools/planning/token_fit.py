@@ -85,12 +85,17 @@ def fit_round(configs: list[dict], left: float, cost: Callable[[dict], int], max
 
 
 def fit_to_budget(tree: dict, configs: list[dict], limit: float, trained: int, max_train: int, space,
-                  prior: float | None, key: Callable[[dict], object], tried: set) -> tuple[Fit, dict]:
-    """fit_round with the tree's estimates; (fit, the record the node keeps: cap, left, estimates, source)."""
+                  prior: float | None, key: Callable[[dict], object], tried: set,
+                  committed_epochs: int | None = None) -> tuple[Fit, dict]:
+    """fit_round with the tree's estimates; (fit, the record the node keeps: cap, left, estimates, source).
+    committed_epochs: what a trial commits to when it starts (successive halving: its first rung, epoch 1; the
+    epochs past it are trained only for trials that earn them, and may run past the cap as a round always could)."""
     left = limit - trained
 
     def cost(cfg: dict) -> int:
-        return trial_tokens(cfg, max_train, per_example(tree, cfg, max_train, prior)[0])
+        committed = cfg if committed_epochs is None else {**cfg, "epochs": min(field_of(cfg, "epochs") or 0,
+                                                                                 committed_epochs)}
+        return trial_tokens(committed, max_train, per_example(tree, cfg, max_train, prior)[0])
 
     fit = fit_round(configs, left, cost, max_train, _grid(space, "epochs", max_train),
                     _grid(space, "max_samples", max_train), key, tried)
