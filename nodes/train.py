@@ -93,10 +93,11 @@ def _train_halving(state: State, spec, node: Node, todo: list[dict], ctx: Contex
                     for c in live}
         pool = halving.rung_pool(state.tree, node["id"], rung, higher) + [v for v in standing.values() if v is not None]
         kept = math.ceil(len(pool) / halving.ETA)
+        spent = _budget_spent(state, spec, ctx, outs)  # a train_tokens budget spent: the round promotes no one
         going = []
         for cfg in live:
             out, tid = outs[cfg["id"]], cfg["id"]
-            goes_on = out.paused_at is not None and halving.promoted(standing[tid], pool)
+            goes_on = out.paused_at is not None and halving.promoted(standing[tid], pool) and not spent
             rank = halving.rank_of(standing[tid], pool)
             history[tid].append({"epoch": rung, "rank": rank, "of": len(pool), "went_on": goes_on})
             if goes_on:
@@ -104,12 +105,27 @@ def _train_halving(state: State, spec, node: Node, todo: list[dict], ctx: Contex
             elif out.paused_at is not None:
                 at = out.stats.pop("paused_at")
                 out.stats["stopped"] = halving.stop_record(at, rank, len(pool), kept, halving.standing_text(
-                    out.stats, standing[tid], spec.metric))
+                    out.stats, standing[tid], spec.metric), spent)
         live = going
     for tid, rungs_passed in history.items():
         if rungs_passed:
             outs[tid].stats["halving"] = rungs_passed
     return [outs[cfg["id"]] for cfg in todo]
+
+
+def _budget_spent(state: State, spec, ctx: Context, outs: dict[str, TrainResult]) -> str:
+    """"" while the run's train_tokens budget has room (or there is none), else what was spent of it: the tree's
+    charged tokens and this round's so far (docs/budgets.md)."""
+    from tools.run.accounting import run_accounting
+    from tools.run.budget import caps, charged_tokens
+
+    cap = caps(spec, ctx)["train_tokens"]
+    if cap is None:
+        return ""
+    round_tokens = sum(int(o.stats.get("tokens") or 0) for o in outs.values()
+                       if o.ok and (not o.cached or ctx.budget_counts_cache))
+    used = charged_tokens(run_accounting(state.tree, 0.0, 0.0), ctx) + round_tokens
+    return f"the train_tokens budget is spent ({used:,} of {cap:,})" if used >= cap else ""
 
 
 def _continued(before: TrainResult | None, now: TrainResult) -> TrainResult:

@@ -95,6 +95,15 @@ def test_a_later_round_is_compared_with_every_trial_of_the_run_that_reached_the_
         assert ("stopped" in res) is not expect_on
 
 
+def test_a_round_promotes_no_one_once_the_train_tokens_budget_is_spent(curve_table, bench_ctx, tmp_path):  # noqa: F811
+    spec, data, configs, table = curve_table
+    trials = [{**configs[i], "id": f"t{n}"} for n, i in enumerate([0, 5])]
+    ctx = replace(bench_ctx, early_stopping="off", halving=True, max_train_tokens=10, budget_counts_cache=True)
+    node = train(_round(spec, data, tmp_path, trials), Runtime(context=ctx), ReplayRunner(table))["tree"]["n1"]
+    for r in node["results"].values():
+        assert r["train"]["epochs_trained"] == 1 and "the train_tokens budget is spent" in r["train"]["stopped"]["reason"]
+
+
 def test_halving_off_trains_every_trial_to_its_end(curve_table, bench_ctx, tmp_path):  # noqa: F811
     spec, data, configs, table = curve_table
     trials = [{**configs[i], "id": f"t{n}"} for n, i in enumerate([0, 1])]

@@ -77,8 +77,10 @@ def standing_text(stats: dict, value: float | None, metric: str) -> str:
     return f"best validation {metric} {abs(value):.4f}"  # a lower-is-better metric's standing is its negation
 
 
-def stop_record(epoch: int, rank: int, of: int, kept: int, standing: str) -> dict:
-    """What a trial the round stopped at a rung records (stats.stopped, as early stopping's)."""
+def stop_record(epoch: int, rank: int, of: int, kept: int, standing: str, budget_spent: str = "") -> dict:
+    """What a trial the round stopped at a rung records (stats.stopped, as early stopping's); budget_spent: why no
+    trial goes on (the run's train_tokens budget), else the rank decided."""
+    why = budget_spent or f"only the best {kept} go on"
     return {"epoch": epoch, "by": "successive_halving",
             "reason": f"successive halving: ranked {rank} of {of} trials of the run at epoch {epoch} ({standing}); "
-                      f"only the best {kept} go on"}
+                      f"{why}"}
