@@ -97,6 +97,8 @@ def _train_halving(state: State, spec, node: Node, todo: list[dict], ctx: Contex
         going = []
         for cfg in live:
             out, tid = outs[cfg["id"]], cfg["id"]
+            if out.paused_at is None and standing[tid] is None:
+                continue  # finished before the rung without a standing in it (a warm start, a failure)
             goes_on = out.paused_at is not None and halving.promoted(standing[tid], pool) and not spent
             rank = halving.rank_of(standing[tid], pool)
             history[tid].append({"epoch": rung, "rank": rank, "of": len(pool), "went_on": goes_on})

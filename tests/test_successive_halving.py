@@ -104,6 +104,23 @@ def test_a_round_promotes_no_one_once_the_train_tokens_budget_is_spent(curve_tab
         assert r["train"]["epochs_trained"] == 1 and "the train_tokens budget is spent" in r["train"]["stopped"]["reason"]
 
 
+def test_a_warm_start_in_a_halved_round_is_in_no_ones_comparison(curve_table, bench_ctx, tmp_path):  # noqa: F811
+    spec, data, configs, table = curve_table
+    ctx = replace(bench_ctx, early_stopping="off", halving=True)
+    runner = ReplayRunner(table)
+    first = train(_round(spec, data, tmp_path, [{**configs[5], "id": "t0"}]), Runtime(context=ctx), runner)["tree"]["n1"]
+    first = {**first, "best_trial": "t0", "status": "evaluated"}
+    state = _round(spec, data, tmp_path, [{**configs[0], "id": "t0"}, {**configs[5], "id": "t1", "warm_start": True,
+                                                                        "epochs": 1}])
+    state = replace(state, tree={**state.tree, "n1": first,
+                                 "n2": {**state.tree["n1"], "id": "n2", "parent": "n1", "round": 2}}, current="n2")
+    res = train(state, Runtime(context=ctx), runner)["tree"]["n2"]["results"]
+    # the warm start (not in the curve table: it fails as missing, as any failed trial) is outside the ranking
+    assert res["t1"]["status"] == "failed" and "halving" not in res["t1"]["train"]
+    assert res["t0"]["train"]["halving"][0]["of"] == 2  # t0 against n1's trial at epoch 1 (0.5 < 0.6): stopped
+    assert res["t0"]["train"]["stopped"]["by"] == "successive_halving"
+
+
 def test_halving_off_trains_every_trial_to_its_end(curve_table, bench_ctx, tmp_path):  # noqa: F811
     spec, data, configs, table = curve_table
     trials = [{**configs[i], "id": f"t{n}"} for n, i in enumerate([0, 1])]
