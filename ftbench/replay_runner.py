@@ -30,8 +30,8 @@ class ReplayRunner:
         out = self.table.training(spec, data, cfg, init, trial_jobs.early_stopping(spec, ctx),
                                   get_metric(spec.metric).higher_is_better, pause or stop_epoch, spec.metric,
                                   pause=bool(pause))
-        if out is None:
-            out = trial_jobs.run_training(spec, data, cfg, ctx, init, pause_after=pause)
+        if out is None:  # recorded whole, never paused: a table's entry is the config's whole training
+            out = trial_jobs.run_training(spec, data, cfg, ctx, init)
             self.table.record_training(spec, data, cfg, init, out, ctx)
         return TrainResult.from_job(out)
 

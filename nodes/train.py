@@ -83,7 +83,8 @@ def _train_halving(state: State, spec, node: Node, todo: list[dict], ctx: Contex
     for rung in [*halving.rungs(max(int(c.get("epochs", 1)) for c in todo)), 0]:
         if rung and len(live) + len(halving.rung_pool(state.tree, node["id"], rung, higher)) < 2:
             rung = 0  # no one to compare with at this rung: train to the end
-        jobs = [lambda cfg=cfg: _train_trial(state, spec, node, cfg, ctx, runner, rung) for cfg in live]
+        jobs = [lambda cfg=cfg: _train_trial(state, spec, node, cfg, ctx, runner, rung,
+                                             outs[cfg["id"]].paused_at if cfg["id"] in outs else None) for cfg in live]
         for cfg, out in zip(live, run_all(jobs, parallelism(ctx, len(jobs)))):
             outs[cfg["id"]] = _continued(outs.get(cfg["id"]), out)
         if rung == 0:
@@ -145,11 +146,13 @@ def _continued(before: TrainResult | None, now: TrainResult) -> TrainResult:
 
 
 def _train_trial(state: State, spec, node: Node, cfg: dict, ctx: Context, runner: TrialRunner,
-                 pause_after: int | None = None) -> TrainResult:
+                 pause_after: int | None = None, continues_from: int | None = None) -> TrainResult:
     """One trial (cache first, then a worker); its events carry the times it really started and ended.
-    pause_after (successive halving): stop after that epoch, ready to continue (0: to the end)."""
+    pause_after (successive halving): stop after that epoch, ready to continue (0: to the end); continues_from: the
+    epoch it paused after, when this job continues it."""
     log_event(state.run_dir, "train_start", node=node["id"], trial=cfg["id"],
-              **({"pause_after": pause_after} if pause_after else {}))
+              **({"pause_after": pause_after} if pause_after else {}),
+              **({"continues_from_epoch": continues_from} if continues_from else {}))
     trial_started("train_start", node, cfg)  # live progress: this thread's worker lines carry the trial
     init = warm_start_source(state.tree, node, cfg)
     if isinstance(init, str):  # the parent's adapter is gone: this trial cannot run as planned

@@ -67,6 +67,9 @@ def test_a_round_halves_its_trials_and_stops_the_weakest_at_their_rung(curve_tab
     assert res["t3"]["epochs_trained"] == 3 and res["t3"]["tokens"] == 3 * per_epoch["t3"]
     assert res["t3"]["best_epoch"] == 3 and "stopped" not in res["t3"]
     assert [h["went_on"] for h in res["t3"]["halving"]] == [True, True]
+    from memory.run_log import read_events
+    starts = [e for e in read_events(tmp_path / "run") if e["event"] == "train_start"]
+    assert [e.get("continues_from_epoch") for e in starts if e["trial"] == "t3"] == [None, 1, 2]
     spent = sum(r["tokens"] for r in res.values())
     assert spent == per_epoch["t1"] + per_epoch["t2"] + 2 * per_epoch["t0"] + 3 * per_epoch["t3"]
     # the kept points are what evaluation scores: t0's epoch 1 (val 0.5), t3's epoch 3 (test 0.85)

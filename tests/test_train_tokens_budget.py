@@ -2,6 +2,7 @@
 round to what is left (tools/planning/token_fit.py) with one estimator (tools/run/token_cost.py), a round that
 overshoots trains to the end and shows it, and a bad cap is a clear spec error."""
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -155,8 +156,10 @@ def test_a_run_stops_when_its_train_tokens_are_spent_and_shows_the_overshoot(tin
 
 def test_the_run_fits_rounds_to_what_is_left_and_stops_before_a_round_that_cannot_start(tiny_task, context):
     # A trial reports 10 tokens an example-epoch; the smallest trial the space allows is 1 epoch x 8 examples = 80.
+    # Halving off: a trial is priced at all its epochs (with halving, at its first: the test above fit_to_budget's).
     state = build_graph(runner=fake_runner(ten_per_example)).invoke(
-        {"task": with_budget(tiny_task, rounds=10, configs_per_round=2, train_tokens=450)}, config(), context=context)
+        {"task": with_budget(tiny_task, rounds=10, configs_per_round=2, train_tokens=450)}, config(),
+        context=replace(context, halving=False))
     tree = state["tree"]
     # round 1 is priced from the prepared file (no trial trained yet) and shrunk to one small trial
     assert tree["n1"]["token_budget"]["source"] == "estimated from the prepared training file"
