@@ -164,3 +164,44 @@ def test_a_paused_trial_has_its_own_entry_and_continuing_it_trains_in_the_trials
     assert whole["key"] == trial and whole["epochs_trained"] == 3 and "paused_at" not in whole
     assert jobs[1][0]["pause_after"] == 0 and jobs[1][1] == jobs[0][1] == Path(ctx.cache_dir) / "adapters" / trial
     assert json.loads(TrialCache(ctx.cache_dir).path(trial).read_text())["epochs_trained"] == 3
+
+
+def test_a_round_killed_between_rungs_redoes_only_the_continuation(curve_table, bench_ctx, tmp_path):  # noqa: F811
+    """The train node dies while a promoted trial continues (a crash after rung 1); run again, the round takes both
+    pauses from the cache (no worker job) and launches only the continuation, in the trial's own directory."""
+    import pytest
+
+    from tools.trials.runner import JobRunner
+
+    spec, data, configs, _ = curve_table
+    trials = [{**configs[i], "id": f"t{n}"} for n, i in enumerate([0, 5])]  # lr differ: t1 scores higher
+    jobs: list[dict] = []
+    crash = {"armed": True}
+
+    def launch(job: dict, job_dir: Path, timeout_s: float) -> dict:
+        last = job["pause_after"] or job["config"]["epochs"]
+        if not job["pause_after"] and crash["armed"]:
+            crash["armed"] = False
+            raise RuntimeError("the process died")
+        jobs.append({"lr": job["config"]["lr"], "pause_after": job["pause_after"], "dir": Path(job_dir).name})
+        adapter = Path(job_dir) / (f"paused-epoch-{last:04d}" if job["pause_after"] else "") / "adapter"
+        adapter.mkdir(parents=True, exist_ok=True)
+        curve = [{"epoch": e, "step": e, "tokens": 10 * e, "val_loss": 1.0, "train_loss": 1.0,
+                  "val_score": round(job["config"]["lr"] * 100 * e, 4)} for e in range(1, last + 1)]
+        out = {"status": "ok", "adapter": str(adapter), "tokens": 10 * last, "epochs_trained": last, "curve": curve,
+               "selected_by": "accuracy", "best_epoch": last, "val_eval": {"status": "ok", "score": curve[-1]["val_score"]}}
+        return {**out, "paused_at": last} if job["pause_after"] else out
+
+    ctx = replace(bench_ctx, early_stopping="off", halving=True)
+    with pytest.raises(RuntimeError, match="died"):
+        train(_round(spec, data, tmp_path, trials), Runtime(context=ctx), JobRunner(launch=launch))
+    assert [j["pause_after"] for j in jobs] == [1, 1]  # both paused; the continuation died
+    node = train(_round(spec, data, tmp_path, trials), Runtime(context=ctx), JobRunner(launch=launch))["tree"]["n1"]
+    assert [j["pause_after"] for j in jobs] == [1, 1, 0]  # only the continuation ran again
+    winner = max(trials, key=lambda t: t["lr"])["id"]
+    loser = min(trials, key=lambda t: t["lr"])["id"]
+    assert jobs[-1]["lr"] == max(t["lr"] for t in trials)
+    assert jobs[-1]["dir"] == next(j["dir"] for j in jobs[:2] if j["lr"] == jobs[-1]["lr"])  # where its checkpoint is
+    assert node["results"][winner]["train"]["epochs_trained"] == 3 and not node["results"][winner]["cached"]
+    assert node["results"][loser]["train"]["stopped"]["by"] == "successive_halving"
+    assert node["results"][loser]["cached"]  # its pause came from the cache
