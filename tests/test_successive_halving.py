@@ -124,6 +124,18 @@ def test_a_warm_start_in_a_halved_round_is_in_no_ones_comparison(curve_table, be
     assert res["t0"]["train"]["stopped"]["by"] == "successive_halving"
 
 
+def test_the_report_says_which_trials_the_round_stopped():
+    from tools.reports.report_data import curve_text
+
+    halved = {"epoch": 1, "by": "successive_halving", "reason": "successive halving: ranked 2 of 2 ..."}
+    assert curve_text({"curve": [{"val_score": 0.46}], "stopped": halved}) == \
+        "stopped after epoch 1 by successive halving"
+    two = {"curve": [{"val_score": 0.5}, {"val_score": 0.4}], "best_epoch": 1, "epochs_trained": 2,
+           "stopped": {**halved, "epoch": 2}}
+    assert curve_text(two) == "curve 0.500 0.400; kept epoch 1, stopped after epoch 2 by successive halving"
+    assert curve_text({"curve": [{"val_score": 0.46}]}) == ""  # one epoch, run to its end
+
+
 def test_halving_off_trains_every_trial_to_its_end(curve_table, bench_ctx, tmp_path):  # noqa: F811
     spec, data, configs, table = curve_table
     trials = [{**configs[i], "id": f"t{n}"} for n, i in enumerate([0, 1])]

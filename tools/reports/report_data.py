@@ -78,13 +78,16 @@ def higher_is_better(state) -> bool:
 
 def curve_text(train: dict) -> str:
     """A trial's learning curve in a table cell: its validation score after each scored point, the point kept and
-    where early stopping ended it; "" for a trial scored once."""
+    where early stopping or the round's successive halving ended it; "" for a trial scored once that ran its
+    course."""
     curve = [p for p in train.get("curve") or [] if p.get("val_score") is not None]
+    stopped = train.get("stopped") or {}
+    by = " by successive halving" if stopped.get("by") == "successive_halving" else ""
     if len(curve) < 2:
-        return ""
+        return f"stopped after epoch {stopped['epoch']}{by}" if by else ""
     kept = f"kept epoch {train.get('best_epoch')}" + (f" step {train['best_step']}" if len(curve) > train.get(
         "epochs_trained", len(curve)) else "")
-    stop = f", stopped after epoch {train['stopped']['epoch']}" if train.get("stopped") else ""
+    stop = f", stopped after epoch {stopped['epoch']}{by}" if stopped else ""
     return f"curve {' '.join(fmt(p['val_score'], 3) for p in curve)}; {kept}{stop}"
 
 
