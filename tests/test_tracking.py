@@ -122,6 +122,11 @@ def test_rows_keep_what_the_distributions_cannot_hold_as_attributes():
             "results": {"t0": {"status": "ok", "score": 0.5, "train": {"tokens": 5}}, "t1": {"status": "ok"}}}
     assert [r["trial"] for r in node_rows(node)] == ["n1/t0"]  # an unscored trial waits for its score
     assert math.isclose(node_rows(node)[0]["score"], 0.5)
+    assert "stopped_by" not in node_rows(node)[0]["attrs"]
+    node["results"]["t0"]["train"]["stopped"] = {"epoch": 1, "by": "successive_halving", "reason": "..."}
+    node["results"]["t1"] = {"status": "ok", "score": 0.4, "train": {"stopped": {"epoch": 2, "reason": "..."}}}
+    attrs = [r["attrs"] for r in node_rows(node)]  # why and where a trial ended early, for the dashboard
+    assert [(a["stopped_by"], a["stopped_at_epoch"]) for a in attrs] == [("successive_halving", 1), ("early_stopping", 2)]
 
 
 def test_optuna_intermediate_values_are_the_curves_validation_scores_by_step():

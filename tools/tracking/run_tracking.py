@@ -26,7 +26,10 @@ def node_rows(node: dict) -> list[dict]:
                      "train": train, "val_loss": train.get("val_loss"),
                      "attrs": {"node": node["id"], "round": node.get("round", 0),
                                **({"failure": res["failure"]} if res.get("failure") else {}),
-                               **({"tokens": train["tokens"]} if train.get("tokens") else {})}})
+                               **({"tokens": train["tokens"]} if train.get("tokens") else {}),
+                               # why the trial ended early (early stopping, the round's successive halving) and where
+                               **({"stopped_by": (train["stopped"].get("by") or "early_stopping"),
+                                   "stopped_at_epoch": train["stopped"].get("epoch")} if train.get("stopped") else {})}})
     return rows
 
 
