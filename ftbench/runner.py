@@ -126,17 +126,11 @@ def run_one(task: str, policy: str, seed: int, budget: int, out_dir: Path, ctx: 
     before = dict(table.stats) if table else {}
     started = time.time()
     if token_share is not None:  # every policy, TREX's included, spends the same fixed number of tokens
-        from ftbench.space import space_size
-        from ftbench.token_budget import token_budget
+        from ftbench.token_budget import fixed_budget
 
         if hasattr(ctx, "budget_counts_cache"):  # a replayed trial is a cache hit: it must count as trained
             ctx = replace(ctx, budget_counts_cache=True)
-
-        data = prepare_splits(spec, run_dir / "data")
-        max_tokens = token_budget(token_share, spec, data, space, runner)
-        narrowed = search_space(space).narrowed(spec.search_space)
-        budget = space_size(narrowed, narrowed.max_examples(max_train_for(space, spec.budget.max_train_samples),
-                                                            data["sizes"]["train"]))
+        max_tokens, budget = fixed_budget(token_share, spec, prepare_splits(spec, run_dir / "data"), space, runner)
     if policy in TREX_POLICIES:
         trials, data = run_trex(spec, policy, ctx, budget, run_dir, space, runner, per_round,
                                 max_tokens if token_share is not None else None)
