@@ -81,7 +81,8 @@ def _train_halving(state: State, spec, node: Node, todo: list[dict], ctx: Contex
     history: dict[str, list] = {cfg["id"]: [] for cfg in todo}
     live = list(todo)
     for rung in [*halving.rungs(max(int(c.get("epochs", 1)) for c in todo)), 0]:
-        if rung and len(live) + len(halving.rung_pool(state.tree, node["id"], rung, higher)) < 2:
+        earlier = halving.rung_pool(state.tree, node["id"], rung, higher) if rung else []  # earlier rounds' standings
+        if rung and len(live) + len(earlier) < 2:
             rung = 0  # no one to compare with at this rung: train to the end
         jobs = [lambda cfg=cfg: _train_trial(state, spec, node, cfg, ctx, runner, rung,
                                              outs[cfg["id"]].paused_at if cfg["id"] in outs else None) for cfg in live]
@@ -92,7 +93,7 @@ def _train_halving(state: State, spec, node: Node, todo: list[dict], ctx: Contex
         # this rung's standings: the earlier rounds' trials that trained this far, and this round's
         standing = {c["id"]: halving.signal(outs[c["id"]].stats, higher, rung) if outs[c["id"]].ok else None
                     for c in live}
-        pool = halving.rung_pool(state.tree, node["id"], rung, higher) + [v for v in standing.values() if v is not None]
+        pool = earlier + [v for v in standing.values() if v is not None]
         kept = math.ceil(len(pool) / halving.ETA)
         spent = _budget_spent(state, spec, ctx, outs)  # a train_tokens budget spent: the round promotes no one
         going = []
@@ -108,7 +109,7 @@ def _train_halving(state: State, spec, node: Node, todo: list[dict], ctx: Contex
             elif out.paused_at is not None:
                 at = out.stats.pop("paused_at")
                 out.stats["stopped"] = halving.stop_record(at, rank, len(pool), kept, halving.standing_text(
-                    out.stats, standing[tid], spec.metric), spent)
+                    out.stats, standing[tid], spec.metric, higher), spent)
         live = going
     for tid, rungs_passed in history.items():
         if rungs_passed:

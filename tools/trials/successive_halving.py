@@ -68,13 +68,13 @@ def rank_of(value: float | None, pool: list[float]) -> int:
     return 1 + sum(1 for v in pool if value is None or v > value)
 
 
-def standing_text(stats: dict, value: float | None, metric: str) -> str:
-    """A trial's standing as a reader reads it: the raw best validation score or loss."""
+def standing_text(stats: dict, value: float | None, metric: str, higher_is_better: bool = True) -> str:
+    """A trial's standing as a reader reads it: the raw best validation score or loss (signal() oriented it)."""
     if value is None:
         return "no validation score"
     if stats.get("selected_by") == "val_loss":
         return f"best validation loss {-value:.4f}"
-    return f"best validation {metric} {abs(value):.4f}"  # a lower-is-better metric's standing is its negation
+    return f"best validation {metric} {value if higher_is_better else -value:.4f}"
 
 
 def stop_record(epoch: int, rank: int, of: int, kept: int, standing: str, budget_spent: str = "") -> dict:
